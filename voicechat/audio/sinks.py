@@ -1,0 +1,162 @@
+"""Where spoken audio goes: a WAV file, a WAV stream on stdout, or the speakers.
+
+Every sink takes `AudioChunk`s in order, learns the sample rate from the first one, and is finished
+with `close()` (keep what was written) or `abort()` (throw it away: no partial file is left).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from voicechat.errors import VoicechatError
+from voicechat.events import AudioChunk
+
+_STREAMING_SIZE = 0xFFFFFFFF  # "unknown length" in a RIFF header written before the audio is known
+
+
+class AudioSink(Protocol):
+    async def write(self, chunk: AudioChunk) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def abort(self) -> None: ...
+
+
+def wav_header(sample_rate: int, data_bytes: int, channels: int = 1, sample_width: int = 2) -> bytes:
+    """A 44-byte PCM WAV header; `data_bytes` may be the streaming placeholder."""
+    riff_size = min(data_bytes + 36, _STREAMING_SIZE)
+    return (
+        b"RIFF"
+        + struct.pack("<I", riff_size)
+        + b"WAVEfmt "
+        + struct.pack(
+            "<IHHIIHH",
+            16,
+            1,
+            channels,
+            sample_rate,
+            sample_rate * channels * sample_width,
+            channels * sample_width,
+            8 * sample_width,
+        )
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
+
+
+class _RateGuard:
+    def __init__(self) -> None:
+        self.sample_rate: int | None = None
+
+    def check(self, chunk: AudioChunk) -> bool:
+        """True for the first chunk (header not yet written)."""
+        if self.sample_rate is None:
+            self.sample_rate = chunk.sample_rate
+            return True
+        if chunk.sample_rate != self.sample_rate:
+            raise VoicechatError(
+                f"voices with different sample rates ({self.sample_rate} and {chunk.sample_rate} Hz) "
+                "cannot share one WAV output: pick voices of one engine"
+            )
+        return False
+
+
+class WavStreamSink:
+    """WAV to a binary stream (stdout). The header says "unknown length" unless the stream can seek back."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.rate = _RateGuard()
+        self.data_bytes = 0
+
+    async def write(self, chunk: AudioChunk) -> None:
+        if self.rate.check(chunk):
+            self.stream.write(wav_header(chunk.sample_rate, _STREAMING_SIZE - 36))
+        self.stream.write(chunk.pcm)
+        self.stream.flush()
+        self.data_bytes += len(chunk.pcm)
+
+    async def close(self) -> None:
+        if self.rate.sample_rate is None:
+            self.stream.write(wav_header(22050, 0))
+        elif self.stream.seekable():
+            self.stream.seek(0)
+            self.stream.write(wav_header(self.rate.sample_rate, self.data_bytes))
+        self.stream.flush()
+
+    async def abort(self) -> None:
+        self.stream.flush()
+
+
+class WavFileSink(WavStreamSink):
+    """WAV written to a temporary file beside `target` and moved into place on close."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = Path(target)
+        handle = tempfile.NamedTemporaryFile("wb", dir=self.target.parent, prefix=f".{self.target.name}.",
+                                             suffix=".part", delete=False)
+        super().__init__(handle)
+        self._handle = handle
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            os.replace(self._handle.name, self.target)
+        except BaseException:
+            await self.abort()
+            raise
+
+    async def abort(self) -> None:
+        self._handle.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._handle.name)
+
+
+class SpeakerSink:
+    """Plays on an output device through sounddevice; writes block in a worker thread, not the event loop."""
+
+    def __init__(self, device: int | str | None = None) -> None:
+        from voicechat.audio.devices import resolve_output_device
+
+        self.device = resolve_output_device(device)
+        self.rate = _RateGuard()
+        self._stream: object | None = None
+
+    def _open(self, sample_rate: int) -> None:
+        import sounddevice
+
+        try:
+            stream = sounddevice.RawOutputStream(
+                samplerate=sample_rate, channels=1, dtype="int16", device=self.device
+            )
+            stream.start()
+        except sounddevice.PortAudioError as error:
+            raise VoicechatError(
+                f"cannot play on output device {self.device}: {error}; choose another with --output-device "
+                "(see `voicechat devices`) or write a file with -o out.wav"
+            ) from None
+        self._stream = stream
+
+    async def write(self, chunk: AudioChunk) -> None:
+        if self.rate.check(chunk):
+            self._open(chunk.sample_rate)
+        await asyncio.to_thread(self._stream.write, chunk.pcm)  # type: ignore[attr-defined]
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            await asyncio.to_thread(self._stream.stop)  # type: ignore[attr-defined]  # plays out the buffer
+            self._stream.close()  # type: ignore[attr-defined]
+
+    async def abort(self) -> None:
+        if self._stream is not None:
+            self._stream.abort()  # type: ignore[attr-defined]  # drops what is buffered at once
+            self._stream.close()  # type: ignore[attr-defined]

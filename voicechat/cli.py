@@ -1,0 +1,59 @@
+"""The `voicechat` command line. Each command lives in voicechat/commands/ and imports its backends lazily."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from voicechat import __version__
+from voicechat.commands import config_cmds, say_cmd, status_cmds, stubs
+from voicechat.errors import VoicechatError
+
+app = typer.Typer(
+    name="voicechat",
+    help="Talk to LLM characters from your terminal and hear them answer, each in its own voice.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"voicechat {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Talk to LLM characters from your terminal and hear them answer, each in its own voice."""
+
+
+app.command("talk")(stubs.talk)
+app.command("say")(say_cmd.say)
+app.command("transcribe")(stubs.transcribe)
+app.add_typer(config_cmds.voices_app, name="voices")
+app.add_typer(config_cmds.profiles_app, name="profiles")
+app.add_typer(config_cmds.characters_app, name="characters")
+app.command("devices")(status_cmds.devices)
+app.command("doctor")(status_cmds.doctor)
+
+
+def main() -> None:
+    try:
+        app()
+    except VoicechatError as error:
+        from voicechat.console import fail
+
+        fail(str(error))
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

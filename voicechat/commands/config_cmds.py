@@ -1,0 +1,151 @@
+"""`voicechat profiles|characters|voices`: list, show and create the TOML-described settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import typer
+
+from voicechat.errors import UsageError
+
+profiles_app = typer.Typer(help="Model profiles: LLM endpoint and sampling, STT and TTS engines.", no_args_is_help=True)
+characters_app = typer.Typer(help="Character cards: name, persona, voice, greeting.", no_args_is_help=True)
+voices_app = typer.Typer(help="Voices: what each TTS engine needs to speak in that voice.", no_args_is_help=True)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _print_list(kind: str, describe: Any) -> None:
+    from rich.table import Table
+
+    from voicechat.config.store import list_files
+    from voicechat.console import out
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("name", "source", "about"):
+        table.add_column(column)
+    for config_file in list_files(kind):  # type: ignore[arg-type]
+        table.add_row(config_file.name, config_file.source, describe(config_file.name))
+    out().print(table)
+
+
+def _print_toml(data: dict[str, Any], sources: list[str]) -> None:
+    import tomli_w
+
+    from voicechat.console import out
+
+    for source in sources:
+        out().print(f"# from {source}", markup=False)
+    out().print(tomli_w.dumps(data).rstrip(), markup=False)
+
+
+def _first_line(text: str, width: int = 60) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@profiles_app.command("list")
+def profiles_list() -> None:
+    """List the profiles (yours override packaged ones of the same name)."""
+    from voicechat.config.store import load_profile
+
+    def about(name: str) -> str:
+        try:
+            profile = load_profile(name, environ={})
+        except UsageError as error:
+            return f"[red]broken:[/] {error}"
+        return f"llm {profile.llm.model} · stt {profile.stt.engine} · tts {profile.tts.engine}/{profile.tts.voice}"
+
+    _print_list("profiles", about)
+
+
+@profiles_app.command("show")
+def profiles_show(name: str = typer.Argument("default", help="Profile name.")) -> None:
+    """Show a profile as it applies now: packaged file, your file and VOICECHAT_* variables merged."""
+    from voicechat.config.store import environment_overrides, find_files, load_profile
+
+    profile = load_profile(name)
+    sources = [str(f.path) for f in find_files("profiles", name)]
+    sources += [f"environment: VOICECHAT_{key.replace('.', '_').upper()}" for key in environment_overrides()]
+    _print_toml(profile.model_dump(mode="json"), sources)
+
+
+@profiles_app.command("new")
+def profiles_new(
+    name: str = typer.Argument(..., help="Name of the new profile."),
+    base: str = typer.Option("default", "--from", help="Profile to start from."),
+    settings: list[str] = typer.Option([], "--set", help="KEY=VALUE, e.g. llm.temperature=0.5 (repeatable)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing profile of yours."),
+) -> None:
+    """Create a profile in your config dir from another one, with changed settings."""
+    from voicechat.config.models import Profile
+    from voicechat.config.store import (
+        deep_merge,
+        dotted_to_nested,
+        load_profile,
+        parse_assignment,
+        validate,
+        write_user_file,
+    )
+    from voicechat.console import err
+
+    if not _NAME.match(name):
+        raise UsageError(f"profile name '{name}': use letters, digits, '-', '_' or '.' (up to 64)")
+    changes = dict(parse_assignment(item) for item in settings)
+    base_profile = load_profile(base, environ={})
+    data = deep_merge(base_profile.model_dump(mode="json"), dotted_to_nested(changes))
+    validate(Profile, data, f"profile '{name}' (--from {base} with --set)")
+    path = write_user_file("profiles", name, data, overwrite=force)
+    err().print(f"wrote {path}")
+
+
+@characters_app.command("list")
+def characters_list() -> None:
+    """List the character cards."""
+    from voicechat.config.store import load_character
+
+    def about(name: str) -> str:
+        try:
+            character = load_character(name)
+        except UsageError as error:
+            return f"[red]broken:[/] {error}"
+        return f"{character.name} (voice {character.voice}): {_first_line(character.persona)}"
+
+    _print_list("characters", about)
+
+
+@characters_app.command("show")
+def characters_show(name: str = typer.Argument(..., help="Character name.")) -> None:
+    """Show a character card."""
+    from voicechat.config.store import find_files, load_character
+
+    character = load_character(name)
+    _print_toml(character.model_dump(mode="json"), [str(find_files("characters", name)[-1].path)])
+
+
+@voices_app.command("list")
+def voices_list() -> None:
+    """List the voices."""
+    from voicechat.config.store import load_voice
+
+    def about(name: str) -> str:
+        try:
+            entry = load_voice(name)
+        except UsageError as error:
+            return f"[red]broken:[/] {error}"
+        reference = " · reference audio" if entry.reference_audio else ""
+        return f"piper {entry.voice.piper.model}{reference} · {_first_line(entry.voice.description, 40)}"
+
+    _print_list("voices", about)
+
+
+@voices_app.command("show")
+def voices_show(name: str = typer.Argument(..., help="Voice name.")) -> None:
+    """Show a voice and the reference files beside it."""
+    from voicechat.config.store import find_files, load_voice
+
+    entry = load_voice(name)
+    sources = [str(find_files("voices", name)[-1].path)]
+    sources += [f"reference: {path}" for path in (entry.reference_audio, entry.reference_text) if path]
+    _print_toml(entry.voice.model_dump(mode="json", exclude_none=True), sources)

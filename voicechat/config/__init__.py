@@ -1,0 +1,1 @@
+"""TOML profiles, character cards and voices: validated models and the folders they are read from."""

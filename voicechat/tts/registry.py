@@ -1,0 +1,23 @@
+"""TTS engines by the name a profile's `tts.engine` or `--engine` uses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from voicechat.registry import Registry
+
+if TYPE_CHECKING:
+    from voicechat.config.models import TTSSettings
+    from voicechat.tts.base import TextToSpeech
+
+TTS_ENGINES = Registry(
+    "TTS",
+    {
+        "piper": "voicechat.tts.piper:PiperTTS",
+    },
+)
+
+
+def create_tts(settings: TTSSettings) -> TextToSpeech:
+    engine_class = TTS_ENGINES.load(settings.engine)
+    return cast("TextToSpeech", engine_class(settings))
