@@ -21,16 +21,25 @@ async def iterate_in_thread(make_items: Callable[[], Iterable[T]]) -> AsyncItera
     queue: asyncio.Queue[object] = asyncio.Queue()
     stop = threading.Event()
 
+    def post(item: object) -> bool:
+        """Hand an item to the loop; False once nobody is listening (consumer gone or loop closed)."""
+        if stop.is_set():
+            return False
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the event loop has closed
+            return False
+        return True
+
     def produce() -> None:
         try:
             for item in make_items():
-                if stop.is_set():
+                if not post(item):
                     return
-                loop.call_soon_threadsafe(queue.put_nowait, item)
         except BaseException as error:  # handed to the consumer, raised there
-            loop.call_soon_threadsafe(queue.put_nowait, error)
+            post(error)
         finally:
-            loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+            post(_DONE)
 
     worker = threading.Thread(target=produce, name="voicechat-worker", daemon=True)
     worker.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class AudioChunk:
         return self.num_samples / self.sample_rate
 
 
-class TranscriptKind(str, Enum):
+class TranscriptKind(StrEnum):
     UPDATE = "update"
     STABLE = "stable"
     FINAL = "final"

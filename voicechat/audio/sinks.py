@@ -12,7 +12,7 @@ import os
 import struct
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, Any, Protocol
 
 from voicechat.errors import VoicechatError
 from voicechat.events import AudioChunk
@@ -70,7 +70,7 @@ class _RateGuard:
 class WavStreamSink:
     """WAV to a binary stream (stdout). The header says "unknown length" unless the stream can seek back."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self.rate = _RateGuard()
         self.data_bytes = 0
@@ -129,7 +129,7 @@ class SpeakerSink:
 
         self.device = resolve_output_device(device)
         self.rate = _RateGuard()
-        self._stream: object | None = None
+        self._stream: Any = None  # sounddevice.RawOutputStream once the first chunk sets the rate
 
     def _open(self, sample_rate: int) -> None:
         import sounddevice
@@ -149,14 +149,14 @@ class SpeakerSink:
     async def write(self, chunk: AudioChunk) -> None:
         if self.rate.check(chunk):
             self._open(chunk.sample_rate)
-        await asyncio.to_thread(self._stream.write, chunk.pcm)  # type: ignore[attr-defined]
+        await asyncio.to_thread(self._stream.write, chunk.pcm)
 
     async def close(self) -> None:
         if self._stream is not None:
-            await asyncio.to_thread(self._stream.stop)  # type: ignore[attr-defined]  # plays out the buffer
-            self._stream.close()  # type: ignore[attr-defined]
+            await asyncio.to_thread(self._stream.stop)  # plays out the buffer
+            self._stream.close()
 
     async def abort(self) -> None:
         if self._stream is not None:
-            self._stream.abort()  # type: ignore[attr-defined]  # drops what is buffered at once
-            self._stream.close()  # type: ignore[attr-defined]
+            self._stream.abort()  # drops what is buffered at once
+            self._stream.close()
