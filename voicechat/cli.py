@@ -7,7 +7,7 @@ import sys
 import typer
 
 from voicechat import __version__
-from voicechat.commands import config_cmds, say_cmd, status_cmds, stubs
+from voicechat.commands import config_cmds, say_cmd, status_cmds, stubs, talk_cmd
 from voicechat.errors import VoicechatError
 
 app = typer.Typer(
@@ -33,7 +33,7 @@ def _root(
     """Talk to LLM characters from your terminal and hear them answer, each in its own voice."""
 
 
-app.command("talk")(stubs.talk)
+app.command("talk")(talk_cmd.talk)
 app.command("say")(say_cmd.say)
 app.command("transcribe")(stubs.transcribe)
 app.add_typer(config_cmds.voices_app, name="voices")

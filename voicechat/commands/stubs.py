@@ -5,11 +5,6 @@ from __future__ import annotations
 from voicechat.errors import VoicechatError
 
 
-def talk() -> None:
-    """Live voice conversation with one or more characters (not built yet)."""
-    raise VoicechatError("`voicechat talk` is not built yet (its issue is open); `voicechat say TEXT` works today")
-
-
 def transcribe() -> None:
     """Batch transcription of audio files (not built yet)."""
     raise VoicechatError("`voicechat transcribe` is not built yet (its issue is open)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
@@ -27,6 +29,17 @@ class LLMSettings(_Strict):
     repetition_penalty: float = Field(1.0, gt=0.0, le=2.0, description="multiplicative repetition penalty")
     max_tokens: int = Field(400, ge=1, le=32768, description="longest reply, in tokens")
     timeout: float = Field(60.0, gt=0.0, le=3600.0, description="seconds to wait for the endpoint")
+    max_retries: int = Field(2, ge=0, le=10, description="retries of a request refused with 429 or 5xx")
+    backend: Literal["auto", "openrouter", "openai", "vllm", "llamacpp", "ollama", "generic", "embedded"] = Field(
+        "auto",
+        description="server kind, which names the extra sampling parameters ('auto': guess from base_url; "
+        "'embedded': the bundled offline model)",
+    )
+    history_turns: int = Field(20, ge=1, le=1000, description="most past exchanges sent with each request")
+    history_tokens: int = Field(
+        3000, ge=64, le=1_000_000, description="most past tokens sent with each request (estimated, 4 chars each)"
+    )
+    n_threads: int = Field(1, ge=1, le=256, description="CPU threads of the embedded offline model")
 
 
 class STTSettings(_Strict):

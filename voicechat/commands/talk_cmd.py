@@ -1,0 +1,220 @@
+"""`voicechat talk --text`: type (or pipe) your turns; replies stream to the screen and are spoken."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from voicechat.errors import VoicechatError
+
+if TYPE_CHECKING:
+    from voicechat.audio.sinks import AudioSink
+    from voicechat.config.models import Character, Profile
+    from voicechat.events import Sentence, TextDelta
+    from voicechat.llm.conversation import Conversation
+    from voicechat.transcript import TranscriptWriter
+    from voicechat.tts.base import TextToSpeech
+
+DEFAULT_CHARACTER = "lydia"
+QUIT = ("/quit", "/exit")
+MIC_NOT_BUILT = (
+    "live microphone mode of `voicechat talk` is not built yet (issue 6): use `voicechat talk --text` "
+    "to type your turns (add --no-audio to only print the replies)"
+)
+
+
+def talk(
+    text: bool = typer.Option(False, "--text", help="Type your turns (or pipe them on stdin), no microphone."),
+    no_audio: bool = typer.Option(False, "--no-audio", help="Print the replies only; do not speak them."),
+    profile: str = typer.Option(
+        "default", "--profile", "-p", envvar="VOICECHAT_PROFILE", help="Profile from `voicechat profiles list`."
+    ),
+    character: list[str] | None = typer.Option(
+        None, "--character", "-c", help="Character card; repeat for several (the first leads). Default: lydia."
+    ),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible API URL (overrides the profile)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model id at the endpoint (overrides the profile)."),
+    transcript: Path | None = typer.Option(
+        None, "--transcript", help="JSONL file to append each turn to (default: one new file in the data dir)."
+    ),
+) -> None:
+    """Talk with one or more characters. Type /reset to start over, /quit (or end the input) to stop."""
+    if not text:
+        raise VoicechatError(MIC_NOT_BUILT)
+    from voicechat.config.store import load_character, load_profile
+    from voicechat.fileio import check_writable_target
+    from voicechat.transcript import TranscriptWriter, default_path
+
+    overrides = {key: value for key, value in (("llm.base_url", base_url), ("llm.model", model)) if value}
+    settings = load_profile(profile, overrides)
+    names = list(dict.fromkeys(character or [DEFAULT_CHARACTER]))
+    characters = [load_character(name) for name in names]
+    target = transcript or default_path()
+    if transcript:
+        check_writable_target(target)
+    audio = None if no_audio else _prepare_audio(settings, characters)
+    failed = asyncio.run(_session(settings, characters, names, TranscriptWriter(target), audio))
+    if failed:
+        raise VoicechatError(f"{failed} turn(s) got no full reply (see above); the transcript is {target}")
+
+
+def _prepare_audio(settings: Profile, characters: list[Character]) -> tuple[TextToSpeech, Callable[[], AudioSink]]:
+    """The TTS engine and a speaker factory, checked now so a missing device fails before any turn."""
+    from voicechat.audio.sinks import SpeakerSink
+    from voicechat.config.store import load_voice
+    from voicechat.tts.registry import create_tts
+
+    for voice in {settings.tts.voice, *(c.voice for c in characters)}:
+        load_voice(voice)
+    try:
+        SpeakerSink(None)
+    except VoicechatError as error:
+        raise VoicechatError(f"{error} (or pass --no-audio to only print the replies)") from None
+    return create_tts(settings.tts), lambda: SpeakerSink(None)
+
+
+async def _session(settings: Profile, characters: list[Character], names: list[str], writer: TranscriptWriter,
+                   audio: tuple[TextToSpeech, Callable[[], AudioSink]] | None) -> int:
+    from voicechat.config.store import load_character
+    from voicechat.console import err
+    from voicechat.llm.conversation import Conversation
+    from voicechat.llm.registry import create_chat_model
+
+    chat = await asyncio.to_thread(create_chat_model, settings.llm)
+    for notice in chat.notices:
+        err().print(f"note: {notice}", markup=False, soft_wrap=True)
+    conversation = Conversation(chat, characters, settings.user_name, settings.llm.history_turns,
+                                settings.llm.history_tokens)
+    failed = 0
+    try:
+        with writer:
+            async for line in _user_lines(settings.user_name):
+                if line in QUIT:
+                    break
+                if line == "/reset":
+                    conversation.reset([load_character(name) for name in names])
+                    err().print("history cleared: a new conversation begins", markup=False)
+                    continue
+                failed += not await _turn(conversation, line, writer, audio, settings.tts.voice)
+    finally:
+        await chat.aclose()
+    return failed
+
+
+async def _user_lines(user_name: str) -> AsyncIterator[str]:
+    """Lines typed at a prompt (a terminal) or read from stdin (piped), blank ones skipped, until EOF."""
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            from voicechat.console import out
+
+            try:
+                line = await asyncio.to_thread(out().input, f"[bold green]{user_name}:[/] ")
+            except EOFError:
+                return
+        else:
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line:
+                return
+        if line.strip():
+            yield line.strip()
+
+
+async def _turn(conversation: Conversation, line: str, writer: TranscriptWriter,
+                audio: tuple[TextToSpeech, Callable[[], AudioSink]] | None, default_voice: str) -> bool:
+    """One exchange, streamed to the screen (and speakers); True when the reply came whole."""
+    from voicechat.console import err
+    from voicechat.llm.base import LLMError, ReplyCut
+    from voicechat.text.streaming import SentenceStreamer
+
+    printer = _ReplyPrinter()
+    voices = {c.name: c.voice for c in conversation.characters}
+    streamer = SentenceStreamer(voices, default_voice=voices.get(conversation.lead.name, default_voice))
+    speaker = _Speaker(*audio) if audio else None
+    ok = False
+    try:
+        async for delta in conversation.reply(line):
+            printer.show(delta)
+            if speaker:
+                speaker.put_all(streamer.feed(delta))
+        ok = True
+    except ReplyCut as error:
+        printer.end()
+        err().print(f"reply cut: {error}; what came is kept in history as cut, go on", markup=False,
+                    soft_wrap=True)
+    except LLMError as error:
+        printer.end()
+        err().print(f"error: {error}", markup=False, soft_wrap=True)
+    finally:
+        printer.end()
+        if conversation.last_turn is not None:
+            writer.write(conversation.last_turn)
+        if speaker:
+            speaker.put_all(streamer.finish())
+            await speaker.finish()
+    return ok
+
+
+class _ReplyPrinter:
+    """Each character's part on its own line after a bold name; text printed as it arrives."""
+
+    def __init__(self) -> None:
+        from voicechat.console import out
+
+        self.console = out()
+        self.character: str | None = None
+
+    def show(self, delta: TextDelta) -> None:
+        from rich.text import Text
+
+        text = delta.text
+        if delta.character != self.character:
+            text = text.lstrip()
+            if not text:
+                return
+            self.end()
+            self.console.print(Text(f"{delta.character}: ", style="bold cyan"), end="", soft_wrap=True)
+            self.character = delta.character
+        self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+
+    def end(self) -> None:
+        if self.character is not None:
+            self.console.print()
+            self.character = None
+
+
+class _Speaker:
+    """Speaks sentences in order as they are put, the sink opened on the first and closed at `finish`."""
+
+    def __init__(self, tts: TextToSpeech, make_sink: Callable[[], AudioSink]) -> None:
+        self.tts = tts
+        self.make_sink = make_sink
+        self.queue: asyncio.Queue[Sentence | None] = asyncio.Queue()
+        self.task = asyncio.create_task(self._run())
+
+    def put_all(self, sentences: list[Sentence]) -> None:
+        for sentence in sentences:
+            self.queue.put_nowait(sentence)
+
+    async def finish(self) -> None:
+        self.queue.put_nowait(None)
+        await self.task
+
+    async def _run(self) -> None:
+        sink: Any = None
+        try:
+            while (sentence := await self.queue.get()) is not None:
+                sink = sink or self.make_sink()
+                async for chunk in self.tts.stream(sentence):
+                    await sink.write(chunk)
+        except BaseException:
+            if sink is not None:
+                await sink.abort()
+            raise
+        if sink is not None:
+            await sink.close()

@@ -1,0 +1,45 @@
+"""The contract every chat backend keeps, and the messages it is given."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from voicechat.errors import VoicechatError
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+class LLMError(VoicechatError):
+    """A turn that produced no reply: the message names the endpoint and the fix."""
+
+
+class ReplyCut(LLMError):
+    """The reply stopped midway (dropped stream, malformed chunk, in-band error); `partial` is what came."""
+
+    def __init__(self, message: str, partial: str) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """Streams a reply to `messages` as text pieces, as they arrive.
+
+    Raises `LLMError` when nothing came and `ReplyCut` when the stream broke after some text.
+    `notices` are one-line facts the user should hear once (a dropped parameter, a small model).
+    """
+
+    name: str
+    notices: tuple[str, ...]
+
+    def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,177 @@
+"""One conversation: the characters, the system prompt made from their cards, bounded history, and turns.
+
+This is the seed's `ChatLLM` reshaped: `create_character_instruction_message` became `system_prompt`,
+`stream_character_response` + `wrap_with_character_tags` became `reply` with the tag parser, and
+`process_user_messages` is the caller's loop over `reply`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from voicechat.config.models import Character
+from voicechat.events import TextDelta
+from voicechat.llm.base import ChatMessage, ChatModel, LLMError, ReplyCut
+from voicechat.llm.tags import TagParser, merge
+
+CUT_MARK = " [cut off here]"
+CHARS_PER_TOKEN = 4
+SPOKEN_STYLE = "Everything you write is read aloud: plain spoken sentences, no markdown, lists or emoji."
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One user line and the reply it got, as the model wrote it (tags included)."""
+
+    user: str
+    reply: str
+    cut: bool = False
+
+    def tokens(self) -> int:
+        return (len(self.user) + len(self.reply)) // CHARS_PER_TOKEN + 8
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A finished turn, for the screen and the transcript: who said what, and whether it was cut."""
+
+    conversation_id: str
+    index: int
+    user_name: str
+    user: str
+    parts: tuple[TextDelta, ...]
+    cut: bool
+    error: str | None
+    started: float  # Unix time
+    finished: float
+
+
+def system_prompt(characters: Sequence[Character], user_name: str) -> str:
+    if len(characters) == 1:
+        character = characters[0]
+        return (f"You are {character.name}. {' '.join(character.persona.split())}\n"
+                f"You are talking with {user_name}. {SPOKEN_STYLE}")
+    cast = "\n".join(f"- {c.name}: {' '.join(c.persona.split())}" for c in characters)
+    first, second = characters[0].name, characters[1].name
+    return (f"You voice these characters in one conversation with {user_name}:\n{cast}\n"
+            f"Put each character's lines inside a tag with their exact name, for example "
+            f"<{first}>Hello.</{first}><{second}>Hi there.</{second}>. Only these characters speak; "
+            f"never write {user_name}'s lines. {SPOKEN_STYLE}")
+
+
+class Conversation:
+    def __init__(
+        self,
+        model: ChatModel,
+        characters: Sequence[Character],
+        user_name: str,
+        history_turns: int = 20,
+        history_tokens: int = 3000,
+    ) -> None:
+        if not characters:
+            raise ValueError("a conversation needs at least one character")
+        self.model = model
+        self.user_name = user_name
+        self.history_turns = history_turns
+        self.history_tokens = history_tokens
+        self.characters: tuple[Character, ...] = tuple(characters)
+        self.history: list[Exchange] = []
+        self.conversation_id = uuid.uuid4().hex
+        self.turns = 0
+        self.last_turn: Turn | None = None
+        self.unknown_tags: list[str] = []  # tag names the model used that match no character
+        self._parser = TagParser([], self.lead.name)
+
+    @property
+    def lead(self) -> Character:
+        return self.characters[0]
+
+    @property
+    def system_prompt(self) -> str:
+        return system_prompt(self.characters, self.user_name)
+
+    def reset(self, characters: Sequence[Character] | None = None) -> None:
+        """Forget the history and start a new conversation id (with reloaded characters, if given)."""
+        if characters:
+            self.characters = tuple(characters)
+        self.history.clear()
+        self.conversation_id = uuid.uuid4().hex
+        self.turns = 0
+        self.last_turn = None
+
+    def messages(self, user_text: str) -> list[ChatMessage]:
+        """System prompt, the recent history that fits the bounds, and the new user line."""
+        messages = [ChatMessage("system", self.system_prompt)]
+        for exchange in self._recent():
+            messages.append(ChatMessage("user", exchange.user))
+            messages.append(ChatMessage("assistant", exchange.reply + (CUT_MARK if exchange.cut else "")))
+        messages.append(ChatMessage("user", user_text))
+        return messages
+
+    def _recent(self) -> list[Exchange]:
+        kept: list[Exchange] = []
+        budget = self.history_tokens
+        for exchange in reversed(self.history[-self.history_turns:]):
+            budget -= exchange.tokens()
+            if budget < 0:
+                break
+            kept.append(exchange)
+        return kept[::-1]
+
+    async def reply(self, user_text: str) -> AsyncIterator[TextDelta]:
+        """Stream the reply to `user_text` as deltas routed to characters; history and `last_turn` follow.
+
+        A reply cut midway (`ReplyCut`) is kept in history marked as cut, then re-raised; a turn that got
+        nothing (`LLMError`) leaves history as it was. Either way the conversation goes on.
+        """
+        parser = TagParser([c.name for c in self.characters], self.lead.name)
+        self._parser = parser
+        raw: list[str] = []
+        parts: list[TextDelta] = []
+        started = time.time()
+        try:
+            async for piece in self.model.stream(self.messages(user_text)):
+                raw.append(piece)
+                for delta in parser.feed(piece):
+                    parts.append(delta)
+                    yield delta
+        except ReplyCut as error:
+            parts += parser.finish()
+            self._finish(user_text, raw, parts, started, cut=True, error=str(error))
+            raise
+        except LLMError as error:
+            self._finish(user_text, [], [], started, cut=False, error=str(error))
+            raise
+        except (GeneratorExit, asyncio.CancelledError):
+            parts += parser.finish()
+            self._finish(user_text, raw, parts, started, cut=True, error=None)
+            raise
+        tail = parser.finish()
+        parts += tail
+        for delta in tail:
+            yield delta
+        self._finish(user_text, raw, parts, started, cut=False, error=None)
+
+    def _finish(self, user_text: str, raw: list[str], parts: list[TextDelta], started: float,
+                cut: bool, error: str | None) -> None:
+        reply = "".join(raw)
+        if reply.strip():
+            self.history.append(Exchange(user_text, reply, cut))
+            del self.history[: -self.history_turns]
+        self.unknown_tags = list(dict.fromkeys(self.unknown_tags + self._parser.unknown))
+        self.last_turn = Turn(
+            conversation_id=self.conversation_id,
+            index=self.turns,
+            user_name=self.user_name,
+            user=user_text,
+            parts=tuple(merge(parts)),
+            cut=cut,
+            error=error,
+            started=started,
+            finished=time.time(),
+        )
+        self.turns += 1

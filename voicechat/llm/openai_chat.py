@@ -1,0 +1,129 @@
+"""ChatModel over any OpenAI-compatible chat-completions endpoint, streamed with `openai.AsyncOpenAI`.
+
+The `openai` package is imported when a model is made, never at CLI start-up. Errors become one line that
+names the endpoint and the fix; the API key never appears in them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from voicechat.config.models import LLMSettings
+from voicechat.llm.base import ChatMessage, LLMError, ReplyCut
+from voicechat.llm.kinds import detect_kind, dropped_notice, extra_parameters
+
+NO_KEY = "no-key"  # servers that need no key still get an Authorization header from the client
+
+
+class OpenAIChat:
+    """Streams replies from `settings.base_url` with the profile's sampling parameters."""
+
+    def __init__(self, settings: LLMSettings, api_key: str | None, kind: str | None = None) -> None:
+        from openai import AsyncOpenAI
+
+        self.settings = settings
+        self.kind = kind or detect_kind(settings.base_url, settings.backend)
+        self.name = f"{settings.model} at {settings.base_url}"
+        self._has_key = bool(api_key)
+        self._extra = extra_parameters(settings, self.kind)
+        notice = dropped_notice(self.kind, self._extra.dropped)
+        self.notices: tuple[str, ...] = (notice,) if notice else ()
+        self._client = AsyncOpenAI(
+            base_url=settings.base_url,
+            api_key=api_key or NO_KEY,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+        )
+
+    def request(self, messages: Sequence[ChatMessage]) -> dict[str, Any]:
+        """The keyword arguments of `chat.completions.create` for these messages."""
+        s = self.settings
+        return {
+            "model": s.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": True,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "frequency_penalty": s.frequency_penalty,
+            "presence_penalty": s.presence_penalty,
+            "max_tokens": s.max_tokens,
+            "extra_body": dict(self._extra.body),
+        }
+
+    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+        import openai
+
+        received: list[str] = []
+        try:
+            response = await self._client.chat.completions.create(**self.request(messages))
+            async with response:
+                async for chunk in response:
+                    text = _chunk_text(chunk)
+                    if text:
+                        received.append(text)
+                        yield text
+        except (openai.APIError, json.JSONDecodeError) as error:
+            raise self._describe(error, "".join(received)) from None
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _describe(self, error: Exception, partial: str) -> LLMError:
+        import openai
+
+        if partial and not isinstance(error, openai.APIStatusError):
+            return ReplyCut(f"the reply from {self._host()} broke off midway ({_cause(error)})", partial)
+        return LLMError(self._explain(error))
+
+    def _explain(self, error: Exception) -> str:
+        import openai
+
+        host, s = self._host(), self.settings
+        retries = f"after {s.max_retries} {'retry' if s.max_retries == 1 else 'retries'}"
+        retries = retries if s.max_retries else "with retries off"
+        if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
+            state = "is not set" if not self._has_key else "holds a key it refused"
+            return (f"{host} refused the request (HTTP {error.status_code}): {s.api_key_env} {state}; "
+                    f"set {s.api_key_env} to a valid API key for {s.base_url}")
+        if isinstance(error, openai.RateLimitError):
+            return f"{host} is rate-limiting requests (HTTP 429) {retries}: wait a minute, or use another model"
+        if isinstance(error, openai.NotFoundError):
+            return (f"{host} has no model '{s.model}' or no chat API at {s.base_url} (HTTP 404): "
+                    "check --model / llm.model and --base-url")
+        if isinstance(error, openai.APIStatusError):
+            return f"{host} failed with HTTP {error.status_code} {retries}: {_short(error.message)}"
+        if isinstance(error, openai.APITimeoutError):
+            return f"{host} sent nothing within {s.timeout:g} s: raise llm.timeout or check the server"
+        if isinstance(error, openai.APIConnectionError):
+            return f"cannot reach {s.base_url}: is the server running? Check --base-url / llm.base_url"
+        return f"{host} sent a broken reply ({_cause(error)}): try again"
+
+    def _host(self) -> str:
+        parts = urlsplit(self.settings.base_url)
+        return parts.netloc or self.settings.base_url
+
+
+def _chunk_text(chunk: Any) -> str:
+    choices = getattr(chunk, "choices", None) or []
+    if not choices:
+        return ""
+    delta = getattr(choices[0], "delta", None)
+    return getattr(delta, "content", None) or ""
+
+
+def _cause(error: Exception) -> str:
+    import openai
+
+    if isinstance(error, json.JSONDecodeError):
+        return "a malformed chunk"
+    if isinstance(error, openai.APIConnectionError):
+        return "the connection dropped"
+    return f"the server reported: {_short(getattr(error, 'message', str(error)))}"
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

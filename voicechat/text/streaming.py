@@ -1,0 +1,99 @@
+"""Streamed text -> sentences to speak, each as soon as it is known to be complete.
+
+A sentence is complete when pysbd sees the next one begin (so "Dr. Smith", "3.5", "e.g." and ellipses
+never end one). The first sentence of a reply may go early, at a clause break (", " "; " ": " " — ")
+once it is long enough to speak, so speech starts sooner. A change of character ends the sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+
+from voicechat.events import Sentence, TextDelta
+from voicechat.text.sentences import segment
+
+FIRST_CLAUSE_CHARS = 20
+_MAYBE_END = re.compile("[.!?\u2026\n][\"'\u201d\u2019)\\]]*\\s+\\S")
+_CLAUSE_BREAK = re.compile("[,;:\u2014\u2013](?=\\s+\\S)")
+
+
+class SentenceStreamer:
+    """Push splitter: `feed(delta)` and `finish()` return the sentences completed so far."""
+
+    def __init__(
+        self,
+        voices: Mapping[str, str] | None = None,
+        default_voice: str = "",
+        first_clause_chars: int = FIRST_CLAUSE_CHARS,
+        language: str = "en",
+    ) -> None:
+        self.voices = dict(voices or {})
+        self.default_voice = default_voice
+        self.first_clause_chars = first_clause_chars
+        self.language = language
+        self.index = 0
+        self._buffer = ""
+        self._character = ""
+
+    def feed(self, delta: TextDelta) -> list[Sentence]:
+        ready: list[Sentence] = []
+        if delta.character != self._character:
+            ready += self.finish()
+            self._character = delta.character
+        self._buffer += delta.text
+        if not delta.text.strip():
+            return ready
+        ready += self._complete_sentences()
+        if not ready and self.index == 0:
+            ready += self._first_clause()
+        return ready
+
+    def finish(self) -> list[Sentence]:
+        """Everything still held, as sentences (end of the reply, or of a character's turn)."""
+        text, self._buffer = self._buffer, ""
+        return [self._make(piece) for piece in segment(text, self.language) if piece.strip()]
+
+    def _complete_sentences(self) -> list[Sentence]:
+        if not _MAYBE_END.search(self._buffer):
+            return []
+        pieces = segment(self._buffer, self.language)
+        if len(pieces) < 2:
+            return []
+        last = pieces[-1].strip()
+        cut = self._buffer.rfind(last) if last else len(self._buffer)
+        if cut < 0:  # pysbd changed the text: keep its last piece as the remainder
+            self._buffer = pieces[-1]
+        else:
+            self._buffer = self._buffer[cut:]
+        return [self._make(piece) for piece in pieces[:-1] if piece.strip()]
+
+    def _first_clause(self) -> list[Sentence]:
+        for found in _CLAUSE_BREAK.finditer(self._buffer):
+            end = found.end()
+            if len(self._buffer[:end].strip()) >= self.first_clause_chars:
+                clause, self._buffer = self._buffer[:end], self._buffer[end:]
+                return [self._make(clause)]
+        return []
+
+    def _make(self, text: str) -> Sentence:
+        sentence = Sentence(
+            text=text.strip(),
+            character=self._character,
+            voice=self.voices.get(self._character, self.default_voice),
+            index=self.index,
+        )
+        self.index += 1
+        return sentence
+
+
+async def stream_sentences(
+    deltas: AsyncIterable[TextDelta], streamer: SentenceStreamer | None = None
+) -> AsyncIterator[Sentence]:
+    """The sentences of a stream of deltas, each yielded the moment it is complete."""
+    streamer = streamer or SentenceStreamer()
+    async for delta in deltas:
+        for sentence in streamer.feed(delta):
+            yield sentence
+    for sentence in streamer.finish():
+        yield sentence
