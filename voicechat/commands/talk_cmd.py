@@ -161,13 +161,15 @@ async def _turn(conversation: Conversation, line: str, writer: TranscriptWriter,
 
 
 class _ReplyPrinter:
-    """Each character's part on its own line after a bold name; text printed as it arrives."""
+    """Each character's part on its own line after a bold name, printed as it arrives; whitespace at the
+    edges of a part is held back so a part never ends in a blank line."""
 
     def __init__(self) -> None:
         from voicechat.console import out
 
         self.console = out()
         self.character: str | None = None
+        self._held = ""
 
     def show(self, delta: TextDelta) -> None:
         from rich.text import Text
@@ -180,12 +182,17 @@ class _ReplyPrinter:
             self.end()
             self.console.print(Text(f"{delta.character}: ", style="bold cyan"), end="", soft_wrap=True)
             self.character = delta.character
-        self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+        body = text.rstrip()
+        if body:
+            self.console.print(self._held + body, end="", markup=False, highlight=False, soft_wrap=True)
+            self._held = ""
+        self._held += text[len(body):]
 
     def end(self) -> None:
         if self.character is not None:
             self.console.print()
             self.character = None
+        self._held = ""
 
 
 class _Speaker:

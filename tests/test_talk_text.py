@@ -1,0 +1,130 @@
+"""`voicechat talk --text --no-audio` end to end: the real CLI in a subprocess against a real SSE server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.sse_server import Script, SSEServer
+from voicechat.llm.conversation import CUT_MARK
+
+SECRET = "sk-or-v1-secret-7d3f0a9e"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server() -> Iterator[SSEServer]:
+    with SSEServer() as running:
+        yield running
+
+
+def talk(server: SSEServer, transcript: Path, lines: str, *extra: str, env: dict[str, str] | None = None) -> Any:
+    return run_cli("talk", "--text", "--no-audio", "--base-url", server.base_url, "--transcript", str(transcript),
+                   *extra, input=lines, env={"VOICECHAT_LLM_MAX_RETRIES": "0", **(env or {})}, timeout=120)
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_talk_without_text_says_the_microphone_mode_is_not_built() -> None:
+    result = run_cli("talk")
+    stderr = result.stderr.decode()
+    assert result.returncode == 1
+    assert "not built yet (issue 6)" in stderr and "voicechat talk --text" in stderr
+
+
+def test_two_turns_stream_print_and_land_in_the_transcript(server: SSEServer, tmp_path: Path) -> None:
+    server.queue(Script.reply("Hello Ada, nice to meet you.", delay=0.005), Script.reply("I love old maps."))
+    transcript = tmp_path / "talk.jsonl"
+    result = talk(server, transcript, "hello\n\nwhat do you like?\n", env={"VOICECHAT_USER_NAME": "Ada"})
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().splitlines() == ["Lydia: Hello Ada, nice to meet you.", "Lydia: I love old maps."]
+    lines = records(transcript)
+    assert [(r["turn"], r["user"], r["replies"], r["cut"], r["error"]) for r in lines] == [
+        (0, "hello", [{"character": "Lydia", "text": "Hello Ada, nice to meet you."}], False, None),
+        (1, "what do you like?", [{"character": "Lydia", "text": "I love old maps."}], False, None),
+    ]
+    assert lines[0]["user_name"] == "Ada" and lines[0]["conversation_id"] == lines[1]["conversation_id"]
+    assert lines[0]["started"] <= lines[0]["finished"] <= lines[1]["started"]
+    system = server.requests[1].body["messages"][0]["content"]
+    assert system.startswith("You are Lydia.") and "talking with Ada" in system
+    assert [m["role"] for m in server.requests[1].body["messages"]] == ["system", "user", "assistant", "user"]
+
+
+def test_a_dropped_stream_then_a_good_turn(server: SSEServer, tmp_path: Path) -> None:
+    server.queue(Script.reply("Once upon a time there was a fox.", drop_after=4), Script.reply("Sorry, as I said."))
+    transcript = tmp_path / "talk.jsonl"
+    result = talk(server, transcript, "tell me a story\ngo on\n")
+    stdout, stderr = result.stdout.decode(), result.stderr.decode()
+    assert stdout.splitlines() == ["Lydia: Once upon a time", "Lydia: Sorry, as I said."]
+    assert "reply cut:" in stderr and "connection dropped" in stderr
+    assert "1 turn(s) got no full reply" in stderr
+    assert result.returncode == 1
+    assert [(r["replies"][0]["text"], r["cut"]) for r in records(transcript)] == [
+        ("Once upon a time", True), ("Sorry, as I said.", False)
+    ]
+    assert server.requests[1].body["messages"][2]["content"] == "Once upon a time" + CUT_MARK
+
+
+def test_the_key_is_sent_but_never_shown_or_written(server: SSEServer, tmp_path: Path) -> None:
+    server.queue(Script.http_error(401), Script.reply("Welcome back."))
+    transcript = tmp_path / "talk.jsonl"
+    result = talk(server, transcript, "hi\nhi again\n", env={"OPENROUTER_API_KEY": SECRET})
+    stderr = result.stderr.decode()
+    assert "set OPENROUTER_API_KEY to a valid API key" in stderr
+    assert result.stdout.decode().strip() == "Lydia: Welcome back."
+    assert server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
+    for text in (result.stdout.decode(), stderr, transcript.read_text()):
+        assert SECRET not in text
+    assert records(transcript)[0]["error"].startswith("127.0.0.1")
+
+
+def test_reset_starts_over_and_quit_stops(server: SSEServer, tmp_path: Path) -> None:
+    server.queue(Script.reply("One."), Script.reply("Two."), Script.reply("Three."))
+    transcript = tmp_path / "talk.jsonl"
+    result = talk(server, transcript, "first\n/reset\nsecond\n/quit\nthird\n")
+    assert result.returncode == 0
+    assert len(server.requests) == 2
+    assert [m["role"] for m in server.requests[1].body["messages"]] == ["system", "user"]
+    first, second = records(transcript)
+    assert first["conversation_id"] != second["conversation_id"]
+    assert "history cleared" in result.stderr.decode()
+
+
+def test_several_characters_each_get_their_lines(server: SSEServer, tmp_path: Path) -> None:
+    server.queue(Script.reply("<Lydia>Welcome aboard.</Lydia>\n<Captain Reyes>Report, crew member.</Captain Reyes>"))
+    transcript = tmp_path / "talk.jsonl"
+    result = talk(server, transcript, "hello both\n", "--character", "lydia", "--character", "captain")
+    assert result.stdout.decode().splitlines() == ["Lydia: Welcome aboard.", "Captain Reyes: Report, crew member."]
+    assert [r["character"] for r in records(transcript)[0]["replies"]] == ["Lydia", "Captain Reyes"]
+    assert "<Lydia>" in server.requests[0].body["messages"][0]["content"]
+
+
+def test_profile_parameters_and_backend_notice(server: SSEServer, tmp_path: Path) -> None:
+    transcript = tmp_path / "talk.jsonl"
+    result = talk(server, transcript, "hi\n", "--profile", "llamacpp", "--model", "tiny",
+                  env={"VOICECHAT_LLM_BACKEND": "llamacpp"})
+    body = server.requests[0].body
+    assert result.returncode == 0
+    assert (body["model"], body["top_k"], body["min_p"], body["repeat_penalty"]) == ("tiny", 40, 0.05, 1.1)
+    assert "repetition_penalty" not in body
+
+    result = talk(server, transcript, "hi\n", env={"VOICECHAT_LLM_BACKEND": "ollama", "VOICECHAT_LLM_TOP_K": "40"})
+    assert "note: Ollama's /v1 API does not use top_k" in result.stderr.decode()
+    assert "top_k" not in server.requests[1].body
+
+
+def test_bad_transcript_folder_and_unknown_character_fail_before_any_request(
+    server: SSEServer, tmp_path: Path
+) -> None:
+    result = talk(server, tmp_path / "missing" / "t.jsonl", "hi\n")
+    assert result.returncode == 1 and "does not exist" in result.stderr.decode()
+    result = talk(server, tmp_path / "t.jsonl", "hi\n", "--character", "nobody")
+    assert result.returncode == 2 and "unknown character 'nobody'" in result.stderr.decode()
+    assert server.requests == []
