@@ -10,7 +10,7 @@ import pytest
 from tests.sse_server import Script, SSEServer
 from voicechat.config.models import DEFAULT_BASE_URL, Character, LLMSettings
 from voicechat.config.store import load_character
-from voicechat.events import TextDelta
+from voicechat.events import Sentence, TextDelta
 from voicechat.llm.base import ChatMessage, LLMError, ReplyCut
 from voicechat.llm.conversation import CUT_MARK, Conversation
 from voicechat.llm.openai_chat import OpenAIChat
@@ -174,3 +174,17 @@ def test_a_reply_abandoned_by_its_reader_is_kept_as_cut() -> None:
 def test_engine_choice(base_url: str, backend: str, environ: dict[str, str], engine: str) -> None:
     settings = LLMSettings(base_url=base_url, backend=backend)  # type: ignore[arg-type]
     assert choose_engine(settings, environ) == engine
+
+
+def test_after_barge_in_history_keeps_only_what_was_heard() -> None:
+    model = ScriptedModel(["<Lydia>One. Two.</Lydia><Captain Reyes>Three.</Captain Reyes>", "ok"])
+    conversation = Conversation(model, [LYDIA, REYES], "Ada")
+    say(conversation, "count")
+    conversation.keep_only_spoken([Sentence("One.", "Lydia", "lydia", 0), Sentence("Two\u2026", "Lydia", "lydia", 1)])
+    assert [(e.reply, e.cut) for e in conversation.history] == [("<Lydia>One. Two\u2026</Lydia>", True)]
+    assert conversation.last_turn is not None and conversation.last_turn.cut
+    assert conversation.last_turn.parts == (TextDelta("One. Two\u2026", "Lydia"),)
+
+    say(conversation, "again")
+    conversation.keep_only_spoken([])  # nothing heard: the reply leaves history
+    assert [e.user for e in conversation.history] == ["count"]

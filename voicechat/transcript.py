@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +17,7 @@ from typing import IO, Any
 
 from voicechat import paths
 from voicechat.errors import VoicechatError
+from voicechat.events import TurnMetrics
 from voicechat.llm.conversation import Turn
 
 
@@ -28,8 +30,8 @@ def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
 
 
-def turn_record(turn: Turn) -> dict[str, Any]:
-    return {
+def turn_record(turn: Turn, metrics: TurnMetrics | None = None) -> dict[str, Any]:
+    record: dict[str, Any] = {
         "conversation_id": turn.conversation_id,
         "turn": turn.index,
         "started": _iso(turn.started),
@@ -41,6 +43,10 @@ def turn_record(turn: Turn) -> dict[str, Any]:
         "cut": turn.cut,
         "error": turn.error,
     }
+    if metrics is not None:  # seconds from the end of the user's speech to each milestone
+        record["metrics"] = {name: None if value is None else round(value, 4)
+                             for name, value in asdict(metrics).items()}
+    return record
 
 
 class TranscriptWriter:
@@ -59,11 +65,11 @@ class TranscriptWriter:
                                  "choose another file with --transcript") from None
         return self
 
-    def write(self, turn: Turn) -> None:
+    def write(self, turn: Turn, metrics: TurnMetrics | None = None) -> None:
         if self._handle is None:
             self.open()
         assert self._handle is not None
-        self._handle.write(json.dumps(turn_record(turn), ensure_ascii=False) + "\n")
+        self._handle.write(json.dumps(turn_record(turn, metrics), ensure_ascii=False) + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())
 

@@ -11,10 +11,10 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from voicechat.config.models import Character
-from voicechat.events import TextDelta
+from voicechat.events import Sentence, TextDelta
 from voicechat.llm.base import ChatMessage, ChatModel, LLMError, ReplyCut
 from voicechat.llm.tags import TagParser, merge
 
@@ -85,6 +85,7 @@ class Conversation:
         self.last_turn: Turn | None = None
         self.unknown_tags: list[str] = []  # tag names the model used that match no character
         self._parser = TagParser([], self.lead.name)
+        self._last_in_history = False
 
     @property
     def lead(self) -> Character:
@@ -102,6 +103,7 @@ class Conversation:
         self.conversation_id = uuid.uuid4().hex
         self.turns = 0
         self.last_turn = None
+        self._last_in_history = False
 
     def messages(self, user_text: str) -> list[ChatMessage]:
         """System prompt, the recent history that fits the bounds, and the new user line."""
@@ -156,10 +158,31 @@ class Conversation:
             yield delta
         self._finish(user_text, raw, parts, started, cut=False, error=None)
 
+    def keep_only_spoken(self, spoken: Sequence[Sentence]) -> None:
+        """After barge-in: the last reply becomes only what the user heard, marked as cut (or is dropped
+        from history when nothing was heard)."""
+        if self.last_turn is None:
+            return
+        if self._last_in_history:
+            self.history.pop()
+        parts = merge(TextDelta(s.text + " ", s.character or self.lead.name) for s in spoken)
+        parts = [TextDelta(p.text.strip(), p.character) for p in parts]
+        if parts:
+            self.history.append(Exchange(self.last_turn.user, self._as_written(parts), cut=True))
+        self._last_in_history = bool(parts)
+        self.last_turn = replace(self.last_turn, parts=tuple(parts), cut=True)
+
+    def _as_written(self, parts: Sequence[TextDelta]) -> str:
+        """Reply text the way the model writes it: tagged when several characters share the chat."""
+        if len(self.characters) == 1:
+            return " ".join(p.text for p in parts)
+        return "".join(f"<{p.character}>{p.text}</{p.character}>" for p in parts)
+
     def _finish(self, user_text: str, raw: list[str], parts: list[TextDelta], started: float,
                 cut: bool, error: str | None) -> None:
         reply = "".join(raw)
-        if reply.strip():
+        self._last_in_history = bool(reply.strip())
+        if self._last_in_history:
             self.history.append(Exchange(user_text, reply, cut))
             del self.history[: -self.history_turns]
         self.unknown_tags = list(dict.fromkeys(self.unknown_tags + self._parser.unknown))
