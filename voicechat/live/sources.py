@@ -1,0 +1,146 @@
+"""Where the user's voice comes from: a microphone (sounddevice) or audio files fed at real-time pace.
+
+Both give 16 kHz mono int16 `AudioFrame`s, the rate the recognizer wants; the microphone is opened at
+a rate it supports (48 kHz mics included) and resampled with soxr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from voicechat.errors import NoAudioDeviceError, UsageError, VoicechatError
+from voicechat.events import AudioFrame
+
+STT_RATE = 16000
+FRAME_SAMPLES = 512  # 32 ms at 16 kHz: one VAD window
+
+
+def level_dbfs(pcm: bytes) -> float:
+    import numpy as np
+
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    if samples.size == 0:
+        return -96.0
+    rms = float(np.sqrt(np.mean(samples * samples))) / 32768.0
+    return max(-96.0, 20.0 * math.log10(rms)) if rms > 0 else -96.0
+
+
+def make_frame(pcm: bytes) -> AudioFrame:
+    return AudioFrame(pcm=pcm, sample_rate=STT_RATE, level=level_dbfs(pcm))
+
+
+def silence(seconds: float) -> bytes:
+    return bytes(2 * int(seconds * STT_RATE))
+
+
+def read_speech_file(path: Path) -> bytes:
+    """Any audio file soundfile reads -> 16 kHz mono int16 PCM; a bad file is one clear error."""
+    import numpy as np
+    import soundfile
+    import soxr
+
+    if not path.is_file():
+        raise UsageError(f"input audio {path} not found: give an existing WAV/FLAC/OGG file")
+    try:
+        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError) as error:
+        raise VoicechatError(f"cannot read audio from {path}: {error}; give a WAV, FLAC or OGG file") from None
+    if audio.shape[0] == 0:
+        raise VoicechatError(f"{path} holds no audio: give a file with speech in it")
+    mono = audio.mean(axis=1)
+    if rate != STT_RATE:
+        mono = soxr.resample(mono, rate, STT_RATE)
+    return (np.clip(mono, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+
+
+def split_frames(pcm: bytes, samples: int = FRAME_SAMPLES) -> list[bytes]:
+    size = 2 * samples
+    frames = [pcm[i : i + size] for i in range(0, len(pcm), size)]
+    if frames and len(frames[-1]) < size:
+        frames[-1] = frames[-1] + bytes(size - len(frames[-1]))
+    return frames
+
+
+class RealTimePacer:
+    """Sleeps so that frames leave at the pace they would be spoken (drift-free over long runs)."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.sent = 0.0
+
+    async def wait(self, seconds: float) -> None:
+        self.sent += seconds
+        delay = self.start + self.sent - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def _input_device(wanted: int | str | None) -> dict[str, Any]:
+    from voicechat.audio.devices import list_devices
+
+    inputs = [device for device in list_devices() if device.max_input_channels > 0]
+    if not inputs:
+        raise NoAudioDeviceError(
+            "no microphone found: type instead with `voicechat talk --text`, or script turns with --input FILE.wav"
+        )
+    if wanted is None or wanted == "":
+        chosen = next((d for d in inputs if d.is_default_input), inputs[0])
+    else:
+        matches = [d for d in inputs if str(wanted) == str(d.index) or str(wanted).lower() in d.name.lower()]
+        if not matches:
+            names = ", ".join(f"{d.index}: {d.name}" for d in inputs)
+            raise UsageError(f"no input device matches '{wanted}': choose one of {names}")
+        chosen = matches[0]
+    return {"index": chosen.index, "name": chosen.name, "rate": int(chosen.default_sample_rate)}
+
+
+class MicrophoneSource:
+    """Frames from an input device, resampled to 16 kHz, handed to the event loop from PortAudio's thread."""
+
+    def __init__(self, device: int | str | None = None) -> None:
+        self.device = _input_device(device)  # fails at once, with the fix, when there is none
+        self._stream: Any = None
+
+    async def frames(self) -> AsyncIterator[AudioFrame]:
+        import numpy as np
+        import sounddevice
+        import soxr
+
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=200)
+        rate = self.device["rate"]
+        resampler = soxr.ResampleStream(rate, STT_RATE, 1, dtype="int16")
+
+        def on_audio(data: Any, frames: int, timing: Any, status: Any) -> None:
+            pcm = resampler.resample_chunk(np.frombuffer(bytes(data), dtype=np.int16)).tobytes()
+            if pcm:
+                loop.call_soon_threadsafe(_put_latest, queue, pcm)
+
+        try:
+            self._stream = sounddevice.RawInputStream(
+                samplerate=rate, channels=1, dtype="int16", device=self.device["index"],
+                blocksize=int(rate * FRAME_SAMPLES / STT_RATE), callback=on_audio,
+            )
+            self._stream.start()
+        except sounddevice.PortAudioError as error:
+            raise VoicechatError(
+                f"cannot record from '{self.device['name']}': {error}; pick another with --input-device"
+            ) from None
+        try:
+            while True:
+                yield make_frame(await queue.get())
+        finally:
+            self._stream.stop()
+            self._stream.close()
+
+
+def _put_latest(queue: asyncio.Queue[bytes], pcm: bytes) -> None:
+    """Never block PortAudio: when the consumer lags, the oldest audio goes."""
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(pcm)

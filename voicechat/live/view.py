@@ -1,0 +1,112 @@
+"""What the user sees during `talk`: a live Rich view on a terminal, plain lines otherwise.
+
+Both take the Session's events in order. The live view shows what the user is saying as they say it,
+each character's reply as it streams, an input level meter, and per turn a latency line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from voicechat.events import (
+    TextDelta,
+    TranscriptEvent,
+    TranscriptKind,
+    TurnFinished,
+    TurnMetrics,
+    TurnStarted,
+)
+
+HISTORY_LINES = 12
+
+
+def latency_line(metrics: TurnMetrics) -> str:
+    steps = (("transcript", metrics.transcript), ("first token", metrics.first_token),
+             ("first sentence", metrics.first_sentence), ("first audio", metrics.first_audio))
+    shown = [f"{name} {value * 1000:.0f} ms" for name, value in steps if value is not None]
+    return "end of speech -> " + " -> ".join(shown) if shown else "no reply"
+
+
+def level_meter(dbfs: float, width: int = 20) -> str:
+    filled = max(0, min(width, int((dbfs + 60) / 60 * width)))
+    return "▮" * filled + "▯" * (width - filled)
+
+
+@dataclass
+class ViewState:
+    user_name: str
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (speaker, text), finished and in flight
+    partial: str = ""
+    level: float = -96.0
+    latency: str = ""
+    status: str = "listening"
+
+    def handle(self, event: object) -> None:
+        if isinstance(event, TranscriptEvent):
+            if event.kind is TranscriptKind.FINAL:
+                self.partial = ""
+                self.lines.append((self.user_name, event.text))
+            elif event.kind in (TranscriptKind.UPDATE, TranscriptKind.STABLE):
+                self.partial = event.text
+                self.status = "hearing you"
+        elif isinstance(event, TurnStarted):
+            self.status = "thinking"
+        elif isinstance(event, TextDelta):
+            self.status = "replying"
+            if self.lines and self.lines[-1][0] == event.character and self.lines[-1][0] != self.user_name:
+                self.lines[-1] = (event.character, self.lines[-1][1] + event.text)
+            else:
+                self.lines.append((event.character, event.text.lstrip()))
+        elif isinstance(event, TurnFinished):
+            self.status = "listening"
+            self.latency = latency_line(event.metrics) + (" (interrupted)" if event.interrupted else "")
+            if event.error:
+                self.lines.append(("error", event.error))
+        del self.lines[:-HISTORY_LINES]
+
+
+class LiveView:
+    """Rich renderable over a ViewState; wrap it in rich.live.Live."""
+
+    def __init__(self, state: ViewState) -> None:
+        self.state = state
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.markup import escape
+        from rich.text import Text
+
+        rows: list[Any] = []
+        for speaker, text in self.state.lines:
+            style = "bold cyan" if speaker == self.state.user_name else ("red" if speaker == "error" else "bold green")
+            rows.append(Text.from_markup(f"[{style}]{escape(speaker)}:[/] {escape(text.strip())}"))
+        if self.state.partial:
+            rows.append(Text.from_markup(f"[dim cyan]{escape(self.state.user_name)}: {escape(self.state.partial)}…[/]"))
+        meter = level_meter(self.state.level)
+        rows.append(Text.from_markup(f"[dim]mic {meter} {self.state.status}[/]"))
+        if self.state.latency:
+            rows.append(Text.from_markup(f"[dim]{escape(self.state.latency)}[/]"))
+        return Group(*rows)
+
+
+class PlainView:
+    """Plain lines for pipes and scripts: the conversation on stdout, latency on stderr."""
+
+    def __init__(self, user_name: str, out: Any, err: Any) -> None:
+        self.user_name, self.out, self.err = user_name, out, err
+        self._replies: dict[str, list[str]] = {}
+
+    def handle(self, event: object) -> None:
+        if isinstance(event, TranscriptEvent) and event.kind is TranscriptKind.FINAL:
+            self.out.print(f"{self.user_name}: {event.text}", markup=False, highlight=False)
+        elif isinstance(event, TextDelta):
+            self._replies.setdefault(event.character, []).append(event.text)
+        elif isinstance(event, TurnFinished):
+            for character, pieces in self._replies.items():
+                self.out.print(f"{character}: {''.join(pieces).strip()}", markup=False, highlight=False)
+            self._replies.clear()
+            if event.error:
+                self.err.print(f"error: {event.error}", markup=False, highlight=False)
+            suffix = " (interrupted)" if event.interrupted else ""
+            self.err.print(latency_line(event.metrics) + suffix, markup=False, highlight=False)
