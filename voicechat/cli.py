@@ -7,7 +7,7 @@ import sys
 import typer
 
 from voicechat import __version__
-from voicechat.commands import config_cmds, say_cmd, status_cmds, stubs, talk_cmd
+from voicechat.commands import config_cmds, say_cmd, status_cmds, talk_cmd, transcribe_cmd
 from voicechat.errors import VoicechatError
 
 app = typer.Typer(
@@ -35,7 +35,7 @@ def _root(
 
 app.command("talk")(talk_cmd.talk)
 app.command("say")(say_cmd.say)
-app.command("transcribe")(stubs.transcribe)
+app.command("transcribe")(transcribe_cmd.transcribe)
 app.add_typer(config_cmds.voices_app, name="voices")
 app.add_typer(config_cmds.profiles_app, name="profiles")
 app.add_typer(config_cmds.characters_app, name="characters")

@@ -2,9 +2,3 @@
 
 from __future__ import annotations
 
-from voicechat.errors import VoicechatError
-
-
-def transcribe() -> None:
-    """Batch transcription of audio files (not built yet)."""
-    raise VoicechatError("`voicechat transcribe` is not built yet (its issue is open)")

