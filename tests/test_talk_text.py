@@ -98,11 +98,15 @@ def test_reset_starts_over_and_quit_stops(server: SSEServer, tmp_path: Path) -> 
 
 
 def test_several_characters_each_get_their_lines(server: SSEServer, tmp_path: Path) -> None:
-    server.queue(Script.reply("<Lydia>Welcome aboard.</Lydia>\n<Captain Reyes>Report, crew member.</Captain Reyes>"))
+    server.queue(Script.reply("<Lydia>Welcome aboard.</Lydia>\n<Captain Reyes>Report, crew member.</Captain Reyes>"
+                              "<Bob>Hi.</Bob>"))
     transcript = tmp_path / "talk.jsonl"
     result = talk(server, transcript, "hello both\n", "--character", "lydia", "--character", "captain")
-    assert result.stdout.decode().splitlines() == ["Lydia: Welcome aboard.", "Captain Reyes: Report, crew member."]
-    assert [r["character"] for r in records(transcript)[0]["replies"]] == ["Lydia", "Captain Reyes"]
+    assert result.stdout.decode().splitlines() == [
+        "Lydia: Welcome aboard.", "Captain Reyes: Report, crew member.", "Lydia: Hi."
+    ]
+    assert [r["character"] for r in records(transcript)[0]["replies"]] == ["Lydia", "Captain Reyes", "Lydia"]
+    assert result.stderr.decode().count("'Bob', who is not in this chat") == 1
     assert "<Lydia>" in server.requests[0].body["messages"][0]["content"]
 
 

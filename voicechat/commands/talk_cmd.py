@@ -136,6 +136,7 @@ async def _turn(conversation: Conversation, line: str, writer: TranscriptWriter,
     voices = {c.name: c.voice for c in conversation.characters}
     streamer = SentenceStreamer(voices, default_voice=voices.get(conversation.lead.name, default_voice))
     speaker = _Speaker(*audio) if audio else None
+    known_unknowns = len(conversation.unknown_tags)
     ok = False
     try:
         async for delta in conversation.reply(line):
@@ -152,6 +153,9 @@ async def _turn(conversation: Conversation, line: str, writer: TranscriptWriter,
         err().print(f"error: {error}", markup=False, soft_wrap=True)
     finally:
         printer.end()
+        for name in conversation.unknown_tags[known_unknowns:]:
+            err().print(f"note: the model tagged lines for '{name}', who is not in this chat; "
+                        f"{conversation.lead.name} said them", markup=False, soft_wrap=True)
         if conversation.last_turn is not None:
             writer.write(conversation.last_turn)
         if speaker:
