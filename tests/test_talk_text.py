@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,13 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.sse_server import Script, SSEServer
-from voicechat.llm.conversation import CUT_MARK
+from tests.test_llm_conversation import ScriptedModel
+from voicechat.commands import talk_cmd
+from voicechat.config.store import load_character
+from voicechat.events import AudioChunk, Sentence
+from voicechat.llm.conversation import CUT_MARK, Conversation
 
 SECRET = "sk-or-v1-secret-7d3f0a9e"
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -32,6 +36,7 @@ def records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_talk_without_text_says_the_microphone_mode_is_not_built() -> None:
     result = run_cli("talk")
     stderr = result.stderr.decode()
@@ -39,6 +44,7 @@ def test_talk_without_text_says_the_microphone_mode_is_not_built() -> None:
     assert "not built yet (issue 6)" in stderr and "voicechat talk --text" in stderr
 
 
+@pytest.mark.slow
 def test_two_turns_stream_print_and_land_in_the_transcript(server: SSEServer, tmp_path: Path) -> None:
     server.queue(Script.reply("Hello Ada, nice to meet you.", delay=0.005), Script.reply("I love old maps."))
     transcript = tmp_path / "talk.jsonl"
@@ -57,6 +63,7 @@ def test_two_turns_stream_print_and_land_in_the_transcript(server: SSEServer, tm
     assert [m["role"] for m in server.requests[1].body["messages"]] == ["system", "user", "assistant", "user"]
 
 
+@pytest.mark.slow
 def test_a_dropped_stream_then_a_good_turn(server: SSEServer, tmp_path: Path) -> None:
     server.queue(Script.reply("Once upon a time there was a fox.", drop_after=4), Script.reply("Sorry, as I said."))
     transcript = tmp_path / "talk.jsonl"
@@ -72,6 +79,7 @@ def test_a_dropped_stream_then_a_good_turn(server: SSEServer, tmp_path: Path) ->
     assert server.requests[1].body["messages"][2]["content"] == "Once upon a time" + CUT_MARK
 
 
+@pytest.mark.slow
 def test_the_key_is_sent_but_never_shown_or_written(server: SSEServer, tmp_path: Path) -> None:
     server.queue(Script.http_error(401), Script.reply("Welcome back."))
     transcript = tmp_path / "talk.jsonl"
@@ -85,6 +93,7 @@ def test_the_key_is_sent_but_never_shown_or_written(server: SSEServer, tmp_path:
     assert records(transcript)[0]["error"].startswith("127.0.0.1")
 
 
+@pytest.mark.slow
 def test_reset_starts_over_and_quit_stops(server: SSEServer, tmp_path: Path) -> None:
     server.queue(Script.reply("One."), Script.reply("Two."), Script.reply("Three."))
     transcript = tmp_path / "talk.jsonl"
@@ -97,6 +106,7 @@ def test_reset_starts_over_and_quit_stops(server: SSEServer, tmp_path: Path) -> 
     assert "history cleared" in result.stderr.decode()
 
 
+@pytest.mark.slow
 def test_several_characters_each_get_their_lines(server: SSEServer, tmp_path: Path) -> None:
     server.queue(Script.reply("<Lydia>Welcome aboard.</Lydia>\n<Captain Reyes>Report, crew member.</Captain Reyes>"
                               "<Bob>Hi.</Bob>"))
@@ -110,6 +120,7 @@ def test_several_characters_each_get_their_lines(server: SSEServer, tmp_path: Pa
     assert "<Lydia>" in server.requests[0].body["messages"][0]["content"]
 
 
+@pytest.mark.slow
 def test_profile_parameters_and_backend_notice(server: SSEServer, tmp_path: Path) -> None:
     transcript = tmp_path / "talk.jsonl"
     result = talk(server, transcript, "hi\n", "--profile", "llamacpp", "--model", "tiny",
@@ -124,6 +135,7 @@ def test_profile_parameters_and_backend_notice(server: SSEServer, tmp_path: Path
     assert "top_k" not in server.requests[1].body
 
 
+@pytest.mark.slow
 def test_bad_transcript_folder_and_unknown_character_fail_before_any_request(
     server: SSEServer, tmp_path: Path
 ) -> None:
@@ -132,3 +144,52 @@ def test_bad_transcript_folder_and_unknown_character_fail_before_any_request(
     result = talk(server, tmp_path / "t.jsonl", "hi\n", "--character", "nobody")
     assert result.returncode == 2 and "unknown character 'nobody'" in result.stderr.decode()
     assert server.requests == []
+
+
+class FakeTTS:
+    """Turns each sentence into one chunk whose bytes name it, and remembers what it was asked."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.asked: list[Sentence] = []
+
+    async def prepare(self, voice: str = "") -> None:
+        pass
+
+    async def stream(self, sentence: Sentence) -> AsyncIterator[AudioChunk]:
+        self.asked.append(sentence)
+        yield AudioChunk(sentence.text.encode(), 16000, sentence.index, character=sentence.character)
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.chunks: list[AudioChunk] = []
+        self.closed = False
+
+    async def write(self, chunk: AudioChunk) -> None:
+        self.chunks.append(chunk)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def abort(self) -> None:
+        raise AssertionError("a finished turn is closed, not aborted")
+
+
+def test_a_turn_is_spoken_sentence_by_sentence_in_each_characters_voice(tmp_path: Path) -> None:
+    from voicechat.transcript import TranscriptWriter
+
+    cast = [load_character("lydia"), load_character("captain")]
+    model = ScriptedModel(["<Lydia>Hello there, my friend. Welcome!</Lydia>|<Captain Reyes>Report.|</Captain Reyes>"])
+    conversation = Conversation(model, cast, "Ada")
+    tts, sink = FakeTTS(), ListSink()
+    with TranscriptWriter(tmp_path / "t.jsonl") as writer:
+        ok = asyncio.run(talk_cmd._turn(conversation, "hi", writer, (tts, lambda: sink), "lydia"))
+    assert ok and sink.closed
+    assert [(s.text, s.character, s.voice, s.index) for s in tts.asked] == [
+        ("Hello there, my friend.", "Lydia", "lydia", 0),
+        ("Welcome!", "Lydia", "lydia", 1),
+        ("Report.", "Captain Reyes", "joe", 2),
+    ]
+    assert [c.pcm for c in sink.chunks] == [b"Hello there, my friend.", b"Welcome!", b"Report."]

@@ -71,10 +71,14 @@ def _prepare_audio(settings: Profile, characters: list[Character]) -> tuple[Text
 
     for voice in {settings.tts.voice, *(c.voice for c in characters)}:
         load_voice(voice)
+    from voicechat.errors import NoAudioDeviceError
+
     try:
         SpeakerSink(None)
-    except VoicechatError as error:
-        raise VoicechatError(f"{error} (or pass --no-audio to only print the replies)") from None
+    except NoAudioDeviceError:
+        raise NoAudioDeviceError(
+            "no audio output device to speak the replies on: pass --no-audio to only print them"
+        ) from None
     return create_tts(settings.tts), lambda: SpeakerSink(None)
 
 
