@@ -94,6 +94,12 @@ async def _session(settings: Profile, characters: list[Character], names: list[s
         err().print(f"note: {notice}", markup=False, soft_wrap=True)
     conversation = Conversation(chat, characters, settings.user_name, settings.llm.history_turns,
                                 settings.llm.history_tokens)
+    if sys.stdin.isatty():
+        from rich.markup import escape
+
+        cast = escape(", ".join(c.name for c in characters))
+        err().print(f"[dim]{cast} via {escape(chat.name)}. /reset starts over, /quit (or Ctrl-D) ends.[/]",
+                    soft_wrap=True)
     failed = 0
     try:
         with writer:
