@@ -58,7 +58,8 @@ def transcribe(
             failed += run_batch(plan.jobs, stt, options, chosen, fail, progress).failed
     if failed:
         total = len(plan.jobs) + len(plan.failures)
-        err().print(f"{failed} of {total} inputs failed; the others were transcribed", markup=False)
+        rest = "; the others were transcribed" if failed < total else ""
+        err().print(f"{failed} of {total} inputs failed{rest}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
 
 

@@ -7,6 +7,7 @@ failed download is one clear error. Hugging Face's own timeouts (10 s per reques
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 from voicechat.errors import UsageError, VoicechatError
@@ -77,13 +78,14 @@ def download_model(name: str) -> Path:
         pass  # not cached yet
     from voicechat.console import err
 
-    err().print(f"downloading Whisper model '{name}' from Hugging Face (once; later runs use the cache)")
+    note = f"downloading Whisper model '{name}' from Hugging Face (once; later runs use the cache)"
+    err().print(note, soft_wrap=True, markup=False)
     try:
         return Path(fetch(name))
     except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = textwrap.shorten(str(error), 160, placeholder=" ...") or type(error).__name__
         raise ModelError(
-            f"cannot download Whisper model '{name}' ({reason[:200]}); check the name and your connection, "
+            f"cannot download Whisper model '{name}' ({reason}); check the name and your connection, "
             "or pass --model with a local model folder"
         ) from None
 
