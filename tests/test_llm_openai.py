@@ -164,11 +164,19 @@ def test_a_stream_broken_midway_keeps_what_came(server: SSEServer, script: Scrip
     assert len(server.requests) == 1  # a broken stream is never sent again
 
 
-def test_a_malformed_first_chunk_is_a_failed_turn_not_a_crash(server: SSEServer) -> None:
-    server.queue(Script.reply("one two", malformed_after=0))
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        (Script.reply("one two", malformed_after=0), "a malformed chunk"),
+        (Script.reply("one two", drop_after=0), "the connection dropped"),
+        (Script.reply("one two", error_after=0), "upstream model crashed"),
+    ],
+)
+def test_a_stream_broken_before_any_text_is_a_failed_turn(server: SSEServer, script: Script, reason: str) -> None:
+    server.queue(script)
     error = failure(OpenAIChat(settings_for(server), None))
     assert not isinstance(error, ReplyCut)
-    assert "malformed chunk" in str(error)
+    assert "broke off before any text" in str(error) and reason in str(error)
 
 
 def test_no_server_says_which_url_to_check() -> None:
@@ -182,3 +190,10 @@ def test_a_silent_server_times_out_with_the_setting_to_raise(server: SSEServer) 
     error = failure(OpenAIChat(settings_for(server, timeout=0.3, max_retries=0), None))
     assert "within 0.3 s" in str(error)
     assert "llm.timeout" in str(error)
+
+
+def test_a_rejected_request_says_what_the_server_said(server: SSEServer) -> None:
+    server.queue(Script.http_error(400))
+    error = failure(OpenAIChat(settings_for(server, max_retries=2), None))
+    assert str(error).endswith("rejected the request (HTTP 400): error")
+    assert len(server.requests) == 1

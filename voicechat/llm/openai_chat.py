@@ -57,8 +57,10 @@ class OpenAIChat:
         import openai
 
         received: list[str] = []
+        opened = False
         try:
             response = await self._client.chat.completions.create(**self.request(messages))
+            opened = True
             async with response:
                 async for chunk in response:
                     text = _chunk_text(chunk)
@@ -66,16 +68,17 @@ class OpenAIChat:
                         received.append(text)
                         yield text
         except (openai.APIError, json.JSONDecodeError) as error:
-            raise self._describe(error, "".join(received)) from None
+            raise self._describe(error, "".join(received), opened) from None
 
     async def aclose(self) -> None:
         await self._client.close()
 
-    def _describe(self, error: Exception, partial: str) -> LLMError:
-        import openai
-
-        if partial and not isinstance(error, openai.APIStatusError):
-            return ReplyCut(f"the reply from {self._host()} broke off midway ({_cause(error)})", partial)
+    def _describe(self, error: Exception, partial: str, opened: bool) -> LLMError:
+        cause = _cause(error, self.settings.timeout)
+        if partial:
+            return ReplyCut(f"the reply from {self._host()} broke off midway ({cause})", partial)
+        if opened:
+            return LLMError(f"the reply from {self._host()} broke off before any text ({cause}): try again")
         return LLMError(self._explain(error))
 
     def _explain(self, error: Exception) -> str:
@@ -93,13 +96,15 @@ class OpenAIChat:
         if isinstance(error, openai.NotFoundError):
             return (f"{host} has no model '{s.model}' or no chat API at {s.base_url} (HTTP 404): "
                     "check --model / llm.model and --base-url")
+        if isinstance(error, openai.APIStatusError) and error.status_code < 500:
+            return f"{host} rejected the request (HTTP {error.status_code}): {_server_message(error)}"
         if isinstance(error, openai.APIStatusError):
-            return f"{host} failed with HTTP {error.status_code} {retries}: {_short(error.message)}"
+            return f"{host} failed with HTTP {error.status_code} {retries}: {_server_message(error)}"
         if isinstance(error, openai.APITimeoutError):
             return f"{host} sent nothing within {s.timeout:g} s: raise llm.timeout or check the server"
         if isinstance(error, openai.APIConnectionError):
             return f"cannot reach {s.base_url}: is the server running? Check --base-url / llm.base_url"
-        return f"{host} sent a broken reply ({_cause(error)}): try again"
+        return f"{host} sent a broken answer ({_cause(error, s.timeout)}): try again"
 
     def _host(self) -> str:
         parts = urlsplit(self.settings.base_url)
@@ -114,14 +119,26 @@ def _chunk_text(chunk: Any) -> str:
     return getattr(delta, "content", None) or ""
 
 
-def _cause(error: Exception) -> str:
+def _cause(error: Exception, timeout: float) -> str:
     import openai
 
     if isinstance(error, json.JSONDecodeError):
         return "a malformed chunk"
+    if isinstance(error, openai.APITimeoutError):
+        return f"nothing came within {timeout:g} s; raise llm.timeout for a slow model"
     if isinstance(error, openai.APIConnectionError):
         return "the connection dropped"
-    return f"the server reported: {_short(getattr(error, 'message', str(error)))}"
+    return f"the server reported: {_server_message(error)}"
+
+
+def _server_message(error: Any) -> str:
+    """The message a server put in its error body, else the client's summary."""
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return _short(inner["message"])
+    return _short(str(getattr(error, "message", error)))
 
 
 def _short(text: str, limit: int = 160) -> str:
