@@ -29,11 +29,16 @@ class ScriptedModel:
     def __init__(self, replies: Sequence[str]) -> None:
         self.replies = list(replies)
         self.sent: list[list[ChatMessage]] = []
+        self.open_streams = 0
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
         self.sent.append(list(messages))
-        for piece in self.replies.pop(0).split("|"):
-            yield piece
+        self.open_streams += 1
+        try:
+            for piece in self.replies.pop(0).split("|"):
+                yield piece
+        finally:
+            self.open_streams -= 1
 
     async def aclose(self) -> None:
         pass
@@ -150,15 +155,17 @@ def test_a_failed_turn_leaves_history_alone_and_the_next_works(server: SSEServer
 
 
 def test_a_reply_abandoned_by_its_reader_is_kept_as_cut() -> None:
-    conversation = Conversation(ScriptedModel(["One. |Two. |Three."]), [LYDIA], "Ada")
+    model = ScriptedModel(["One. |Two. |Three."])
+    conversation = Conversation(model, [LYDIA], "Ada")
 
-    async def read_one() -> None:
+    async def read_one() -> int:
         stream = conversation.reply("count")
         async for _ in stream:
             break
         await stream.aclose()  # type: ignore[attr-defined]
+        return model.open_streams
 
-    asyncio.run(read_one())
+    assert asyncio.run(read_one()) == 0  # the model's stream closed with the reply, not at loop shutdown
     assert [(e.reply, e.cut) for e in conversation.history] == [("One. ", True)]
 
 

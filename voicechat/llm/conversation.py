@@ -135,8 +135,9 @@ class Conversation:
         raw: list[str] = []
         parts: list[TextDelta] = []
         started = time.time()
+        stream = self.model.stream(self.messages(user_text))
         try:
-            async for piece in self.model.stream(self.messages(user_text)):
+            async for piece in stream:
                 raw.append(piece)
                 for delta in parser.feed(piece):
                     parts.append(delta)
@@ -152,6 +153,10 @@ class Conversation:
             parts += parser.finish()
             self._finish(user_text, raw, parts, started, cut=True, error=None)
             raise
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()  # an abandoned reply releases its connection now, not at garbage collection
         tail = parser.finish()
         parts += tail
         for delta in tail:
