@@ -197,3 +197,11 @@ def test_a_rejected_request_says_what_the_server_said(server: SSEServer) -> None
     error = failure(OpenAIChat(settings_for(server, max_retries=2), None))
     assert str(error).endswith("rejected the request (HTTP 400): error")
     assert len(server.requests) == 1
+
+
+def test_credentials_in_the_url_are_never_shown() -> None:
+    url = f"http://bob:{SECRET}@127.0.0.1:{free_port()}/v1"
+    chat = OpenAIChat(LLMSettings(base_url=url, max_retries=0), None)
+    error = failure(chat)
+    assert SECRET not in str(error) and SECRET not in chat.name
+    assert "cannot reach http://127.0.0.1:" in str(error)

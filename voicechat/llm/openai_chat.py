@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from voicechat.config.models import LLMSettings
 from voicechat.llm.base import ChatMessage, LLMError, ReplyCut
@@ -26,7 +26,8 @@ class OpenAIChat:
 
         self.settings = settings
         self.kind = kind or detect_kind(settings.base_url, settings.backend)
-        self.name = f"{settings.model} at {settings.base_url}"
+        self.url = shown_url(settings.base_url)
+        self.name = f"{settings.model} at {self.url}"
         self._has_key = bool(api_key)
         self._extra = extra_parameters(settings, self.kind)
         notice = dropped_notice(self.kind, self._extra.dropped)
@@ -90,11 +91,11 @@ class OpenAIChat:
         if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
             state = "is not set" if not self._has_key else "holds a key it refused"
             return (f"{host} refused the request (HTTP {error.status_code}): {s.api_key_env} {state}; "
-                    f"set {s.api_key_env} to a valid API key for {s.base_url}")
+                    f"set {s.api_key_env} to a valid API key for {self.url}")
         if isinstance(error, openai.RateLimitError):
             return f"{host} is rate-limiting requests (HTTP 429) {retries}: wait a minute, or use another model"
         if isinstance(error, openai.NotFoundError):
-            return (f"{host} has no model '{s.model}' or no chat API at {s.base_url} (HTTP 404): "
+            return (f"{host} has no model '{s.model}' or no chat API at {self.url} (HTTP 404): "
                     "check --model / llm.model and --base-url")
         if isinstance(error, openai.APIStatusError) and error.status_code < 500:
             return f"{host} rejected the request (HTTP {error.status_code}): {_server_message(error)}"
@@ -103,12 +104,19 @@ class OpenAIChat:
         if isinstance(error, openai.APITimeoutError):
             return f"{host} sent nothing within {s.timeout:g} s: raise llm.timeout or check the server"
         if isinstance(error, openai.APIConnectionError):
-            return f"cannot reach {s.base_url}: is the server running? Check --base-url / llm.base_url"
+            return f"cannot reach {self.url}: is the server running? Check --base-url / llm.base_url"
         return f"{host} sent a broken answer ({_cause(error, s.timeout)}): try again"
 
     def _host(self) -> str:
-        parts = urlsplit(self.settings.base_url)
-        return parts.netloc or self.settings.base_url
+        return urlsplit(self.url).netloc or self.url
+
+
+def shown_url(url: str) -> str:
+    """The URL without any user:password part, fit to print."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _chunk_text(chunk: Any) -> str:
