@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from voicechat.errors import VoicechatError
+from voicechat.errors import NoAudioDeviceError, VoicechatError
 
 if TYPE_CHECKING:
     from voicechat.audio.sinks import AudioSink
@@ -71,8 +71,6 @@ def _prepare_audio(settings: Profile, characters: list[Character]) -> tuple[Text
 
     for voice in {settings.tts.voice, *(c.voice for c in characters)}:
         load_voice(voice)
-    from voicechat.errors import NoAudioDeviceError
-
     try:
         SpeakerSink(None)
     except NoAudioDeviceError:
@@ -121,10 +119,12 @@ async def _user_lines(user_name: str) -> AsyncIterator[str]:
     interactive = sys.stdin.isatty()
     while True:
         if interactive:
+            from rich.markup import escape
+
             from voicechat.console import out
 
             try:
-                line = await asyncio.to_thread(out().input, f"[bold green]{user_name}:[/] ")
+                line = await asyncio.to_thread(out().input, f"[bold green]{escape(user_name)}:[/] ")
             except EOFError:
                 return
         else:
