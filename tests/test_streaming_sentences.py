@@ -111,3 +111,12 @@ def test_stream_sentences_yields_before_the_stream_ends() -> None:
         return seen
 
     assert asyncio.run(asyncio.wait_for(scenario(), 5)) == ["First one here.", "Second one."]
+
+
+def test_a_run_on_without_a_sentence_end_is_spoken_in_pieces() -> None:
+    text = " ".join(["and then we walked on, talking"] * 20)  # 620 characters, no full stop
+    found = run(text, first_clause_chars=10_000, max_pending_chars=100)
+    assert len(found) >= 5
+    assert all(len(sentence) <= 110 for _, sentence in found[:-1])
+    assert found[0][1].endswith(",")
+    assert " ".join(sentence for _, sentence in found) == text

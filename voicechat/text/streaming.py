@@ -2,7 +2,8 @@
 
 A sentence is complete when pysbd sees the next one begin (so "Dr. Smith", "3.5", "e.g." and ellipses
 never end one). The first sentence of a reply may go early, at a clause break (", " "; " ": " " — ")
-once it is long enough to speak, so speech starts sooner. A change of character ends the sentence.
+once it is long enough to speak, so speech starts sooner. A change of character ends the sentence, and a
+run-on with no sentence end is cut at its last clause break once it grows past MAX_PENDING_CHARS.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from voicechat.events import Sentence, TextDelta
 from voicechat.text.sentences import segment
 
 FIRST_CLAUSE_CHARS = 20
+MAX_PENDING_CHARS = 300  # a run-on longer than this is spoken up to its last clause break (or word)
 _MAYBE_END = re.compile("[.!?\u2026\n][\"'\u201d\u2019)\\]]*\\s+\\S")
 _CLAUSE_BREAK = re.compile("[,;:\u2014\u2013](?=\\s+\\S)")
 
@@ -27,11 +29,13 @@ class SentenceStreamer:
         default_voice: str = "",
         first_clause_chars: int = FIRST_CLAUSE_CHARS,
         language: str = "en",
+        max_pending_chars: int = MAX_PENDING_CHARS,
     ) -> None:
         self.voices = dict(voices or {})
         self.default_voice = default_voice
         self.first_clause_chars = first_clause_chars
         self.language = language
+        self.max_pending_chars = max_pending_chars
         self.index = 0
         self._buffer = ""
         self._character = ""
@@ -47,6 +51,8 @@ class SentenceStreamer:
         ready += self._complete_sentences()
         if not ready and self.index == 0:
             ready += self._first_clause()
+        if not ready and len(self._buffer) > self.max_pending_chars:
+            ready += self._run_on()
         return ready
 
     def finish(self) -> list[Sentence]:
@@ -75,6 +81,14 @@ class SentenceStreamer:
                 clause, self._buffer = self._buffer[:end], self._buffer[end:]
                 return [self._make(clause)]
         return []
+
+    def _run_on(self) -> list[Sentence]:
+        breaks = [found.end() for found in _CLAUSE_BREAK.finditer(self._buffer)]
+        end = breaks[-1] if breaks else self._buffer.rstrip().rfind(" ")
+        if end <= 0:
+            return []
+        piece, self._buffer = self._buffer[:end], self._buffer[end:]
+        return [self._make(piece)]
 
     def _make(self, text: str) -> Sentence:
         sentence = Sentence(
