@@ -142,6 +142,10 @@ class Conversation:
                 for delta in parser.feed(piece):
                     parts.append(delta)
                     yield delta
+            tail = parser.finish()  # an unclosed "<..." at the very end is plain text
+            parts += tail
+            for delta in tail:
+                yield delta
         except ReplyCut as error:
             parts += parser.finish()
             self._finish(user_text, raw, parts, started, cut=True, error=str(error))
@@ -157,10 +161,6 @@ class Conversation:
             close = getattr(stream, "aclose", None)
             if close is not None:
                 await close()  # an abandoned reply releases its connection now, not at garbage collection
-        tail = parser.finish()
-        parts += tail
-        for delta in tail:
-            yield delta
         self._finish(user_text, raw, parts, started, cut=False, error=None)
 
     def keep_only_spoken(self, spoken: Sequence[Sentence]) -> None:
