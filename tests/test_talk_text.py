@@ -37,14 +37,6 @@ def records(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_talk_without_text_says_the_microphone_mode_is_not_built() -> None:
-    result = run_cli("talk")
-    stderr = result.stderr.decode()
-    assert result.returncode == 1
-    assert "not built yet (issue 6)" in stderr and "voicechat talk --text" in stderr
-
-
-@pytest.mark.slow
 def test_two_turns_stream_print_and_land_in_the_transcript(server: SSEServer, tmp_path: Path) -> None:
     server.queue(Script.reply("Hello Ada, nice to meet you.", delay=0.005), Script.reply("I love old maps."))
     transcript = tmp_path / "talk.jsonl"

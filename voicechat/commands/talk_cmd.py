@@ -1,4 +1,7 @@
-"""`voicechat talk --text`: type (or pipe) your turns; replies stream to the screen and are spoken."""
+"""`voicechat talk`: the live voice loop, scripted turns from audio files, or typed turns with --text.
+
+The typed mode lives here; the audio modes (microphone, --input files) are in live_talk.py.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +25,6 @@ if TYPE_CHECKING:
 
 DEFAULT_CHARACTER = "lydia"
 QUIT = ("/quit", "/exit")
-MIC_NOT_BUILT = (
-    "live microphone mode of `voicechat talk` is not built yet (issue 6): use `voicechat talk --text` "
-    "to type your turns (add --no-audio to only print the replies)"
-)
 
 
 def talk(
@@ -42,10 +41,33 @@ def talk(
     transcript: Path | None = typer.Option(
         None, "--transcript", help="JSONL file to append each turn to (default: one new file in the data dir)."
     ),
+    inputs: list[Path] | None = typer.Option(
+        None, "--input", "-i", help="Speak this audio file as a turn instead of using the microphone (repeatable)."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the spoken replies to this WAV instead of playing them."
+    ),
+    input_device: str | None = typer.Option(
+        None, "--input-device", help="Microphone index or name part (see `voicechat devices`)."
+    ),
+    output_device: str | None = typer.Option(
+        None, "--output-device", help="Output device index or name part (see `voicechat devices`)."
+    ),
+    no_barge_in: bool = typer.Option(False, "--no-barge-in", help="Let replies finish even when you speak."),
+    headphones: bool = typer.Option(
+        False, "--headphones", help="Full duplex: the microphone stays open while replies play (no echo)."
+    ),
+    interrupt_after: float | None = typer.Option(
+        None, "--interrupt-after", min=0.0,
+        help="With several --input files: start each next one this many seconds after the reply's first audio "
+        "(a scripted barge-in).",
+    ),
 ) -> None:
-    """Talk with one or more characters. Type /reset to start over, /quit (or end the input) to stop."""
-    if not text:
-        raise VoicechatError(MIC_NOT_BUILT)
+    """Talk with one or more characters: by voice (microphone, or --input files) or typed with --text.
+
+    Speaking while a character talks interrupts it (barge-in). Typed: /reset starts over, /quit (or the end
+    of the input) stops. Every finished turn is appended to the transcript.
+    """
     from voicechat.config.store import load_character, load_profile
     from voicechat.fileio import check_writable_target
     from voicechat.transcript import TranscriptWriter, default_path
@@ -57,10 +79,28 @@ def talk(
     target = transcript or default_path()
     if transcript:
         check_writable_target(target)
+    if not text:
+        _talk_by_voice(settings, characters, target, inputs or [], output, input_device, output_device,
+                       not no_barge_in, headphones, interrupt_after)
+        return
     audio = None if no_audio else _prepare_audio(settings, characters)
     failed = asyncio.run(_session(settings, characters, names, TranscriptWriter(target), audio))
     if failed:
         raise VoicechatError(f"{failed} turn(s) got no full reply (see above); the transcript is {target}")
+
+
+def _talk_by_voice(settings: Profile, characters: list[Character], target: Path, inputs: list[Path],
+                   output: Path | None, input_device: str | None, output_device: str | None, barge_in: bool,
+                   headphones: bool, interrupt_after: float | None) -> None:
+    from voicechat.commands.live_talk import AudioTalk, run
+    from voicechat.errors import UsageError
+
+    if output is not None and not inputs:
+        raise UsageError("--output goes with --input (scripted turns); the live loop plays on the speakers")
+    failed = run(AudioTalk(settings, characters, target, tuple(inputs), output, input_device, output_device,
+                           barge_in, headphones, interrupt_after))
+    if failed:
+        raise VoicechatError(f"{failed} input(s) got no reply (see above); the transcript is {target}")
 
 
 def _prepare_audio(settings: Profile, characters: list[Character]) -> tuple[TextToSpeech, Callable[[], AudioSink]]:

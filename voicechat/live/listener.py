@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import threading
 import time
@@ -140,6 +141,7 @@ class RealtimeListener:
 
 
 def _quiet_shutdown(recorder: Any) -> None:
-    logging.getLogger("realtimestt").setLevel(logging.CRITICAL)  # it logs a harmless close() error
-    with contextlib.suppress(Exception):
+    """RealtimeSTT prints to stdout and logs a harmless close() error on shutdown: keep stdout for replies."""
+    logging.getLogger("realtimestt").setLevel(logging.CRITICAL)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(Exception):
         recorder.shutdown()

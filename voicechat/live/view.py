@@ -99,14 +99,27 @@ class PlainView:
 
     def handle(self, event: object) -> None:
         if isinstance(event, TranscriptEvent) and event.kind is TranscriptKind.FINAL:
-            self.out.print(f"{self.user_name}: {event.text}", markup=False, highlight=False)
+            self._line(self.out, f"{self.user_name}: {event.text}")
         elif isinstance(event, TextDelta):
             self._replies.setdefault(event.character, []).append(event.text)
         elif isinstance(event, TurnFinished):
-            for character, pieces in self._replies.items():
-                self.out.print(f"{character}: {''.join(pieces).strip()}", markup=False, highlight=False)
-            self._replies.clear()
+            self._show_reply(event)
             if event.error:
-                self.err.print(f"error: {event.error}", markup=False, highlight=False)
-            suffix = " (interrupted)" if event.interrupted else ""
-            self.err.print(latency_line(event.metrics) + suffix, markup=False, highlight=False)
+                self._line(self.err, f"error: {event.error}")
+            self._line(self.err, latency_line(event.metrics) + (" (interrupted)" if event.interrupted else ""))
+
+    def _show_reply(self, event: TurnFinished) -> None:
+        """The whole reply, or for an interrupted one only what was heard."""
+        replies = self._replies
+        if event.interrupted:
+            replies = {}
+            for sentence in event.spoken:
+                replies.setdefault(sentence.character, []).append(sentence.text + " ")
+        mark = " [interrupted]" if event.interrupted else ""
+        for character, pieces in replies.items():
+            self._line(self.out, f"{character}: {''.join(pieces).strip()}{mark}")
+        self._replies = {}
+
+    @staticmethod
+    def _line(console: Any, text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,133 @@
+"""Scripted turns: audio files spoken into the same Session a microphone would feed, at real-time pace.
+
+Between and after inputs the feed is silence, as a quiet room would give. Each input waits for the
+previous reply to finish, unless `interrupt_after` is set: then it starts that many seconds after the
+previous reply's first audio, which is how a barge-in is scripted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from voicechat.events import AudioChunk, TurnFinished, TurnStarted
+from voicechat.live.sources import RealTimePacer, make_frame, read_speech_file, silence, split_frames
+from voicechat.session import Session
+
+LEAD_SILENCE = 0.3
+NO_SPEECH_TIMEOUT = 15.0  # seconds after an input ends with no turn started: nothing was recognized
+REPLY_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class ScriptResult:
+    turns: int
+    failed_inputs: tuple[str, ...]
+
+
+class Feeder:
+    """Feeds the session a frame every 32 ms: queued speech first, silence otherwise."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.pending: deque[bytes] = deque()
+        self.speech_done = asyncio.Event()
+
+    def say(self, pcm: bytes) -> None:
+        self.speech_done.clear()
+        self.pending.extend(split_frames(silence(LEAD_SILENCE) + pcm))
+
+    async def run(self) -> None:
+        pacer = RealTimePacer()
+        quiet = split_frames(silence(0.032))[0]
+        while True:
+            if self.pending:
+                pcm = self.pending.popleft()
+                if not self.pending:
+                    self.speech_done.set()
+            else:
+                pcm = quiet
+            frame = make_frame(pcm)
+            self.session.feed(frame)
+            await pacer.wait(frame.duration)
+
+
+class _TurnWatch:
+    """Which turns have started and played their first audio, from the session's events."""
+
+    def __init__(self) -> None:
+        self.started: set[int] = set()
+        self.first_audio: set[int] = set()
+        self.current = -1
+        self.changed = asyncio.Event()
+
+    def see(self, event: object) -> None:
+        if isinstance(event, TurnStarted):
+            self.current = event.index
+            self.started.add(event.index)
+        elif isinstance(event, AudioChunk):
+            self.first_audio.add(self.current)
+        else:
+            return
+        self.changed.set()
+
+    async def wait(self, found: set[int], index: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while index not in found:
+            self.changed.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), left)
+        return True
+
+
+async def run_script(session: Session, inputs: list[Path], interrupt_after: float | None = None) -> ScriptResult:
+    speech = [read_speech_file(path) for path in inputs]  # bad files fail before anything runs
+    watch = _TurnWatch()
+    previous_handler = session.on_event
+
+    def on_event(event: object) -> None:
+        watch.see(event)
+        previous_handler(event)
+
+    session.on_event = on_event
+    feeder = Feeder(session)
+    feeding = asyncio.create_task(feeder.run())
+    failed: list[str] = []
+    try:
+        for position, (path, pcm) in enumerate(zip(inputs, speech, strict=True)):
+            index = len(watch.started)
+            feeder.say(pcm)
+            await feeder.speech_done.wait()
+            if not await watch.wait(watch.started, index, NO_SPEECH_TIMEOUT):
+                failed.append(f"{path}: no speech recognized")
+                continue
+            if interrupt_after is not None and position < len(inputs) - 1:
+                await watch.wait(watch.first_audio, index, REPLY_TIMEOUT)
+                await asyncio.sleep(interrupt_after)
+            elif not await session.wait_for_turns(index + 1, timeout=REPLY_TIMEOUT):
+                failed.append(f"{path}: no reply within {REPLY_TIMEOUT:.0f} s")
+    finally:
+        feeding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeding
+        session.on_event = previous_handler
+    return ScriptResult(session.turns_finished, tuple(failed))
+
+
+def describe(finished: TurnFinished) -> str:
+    metrics = finished.metrics
+    parts = [f"{name} {value * 1000:.0f} ms" for name, value in (
+        ("transcript", metrics.transcript), ("first token", metrics.first_token),
+        ("first sentence", metrics.first_sentence), ("first audio", metrics.first_audio)) if value is not None]
+    tail = " (interrupted)" if finished.interrupted else ""
+    if finished.error:
+        tail += f" (error: {finished.error})"
+    return "latency from end of speech: " + ", ".join(parts) + tail
+
