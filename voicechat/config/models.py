@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -60,9 +60,91 @@ class STTSettings(_Strict):
     timeout: float = Field(120.0, gt=0.0, le=3600.0, description="seconds to wait for the openai engine per file")
 
 
+class HiggsSettings(_Strict):
+    """`[tts.higgs]`: where the Higgs Audio v2 weights are, how to run them, and how to sample and stream."""
+
+    model: str = Field(
+        "bosonai/higgs-audio-v2-generation-3B-base", min_length=1,
+        description="Hugging Face name or local folder of the Higgs Audio v2 model",
+    )
+    audio_tokenizer: str = Field(
+        "bosonai/higgs-audio-v2-tokenizer", min_length=1,
+        description="Hugging Face name or local folder of the Higgs audio tokenizer",
+    )
+    tokenizer: str = Field("", description="text tokenizer name or folder ('': the model's own)")
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="auto: the CUDA GPU, or an error when there is none; cpu or cuda[:N] to choose",
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="weights' precision (auto: bfloat16 on CUDA, float32 on the CPU)"
+    )
+    kv_cache_lengths: tuple[Annotated[int, Field(ge=64, le=131072)], ...] = Field(
+        (1024, 4096, 8192), min_length=1, max_length=8,
+        description="static KV cache sizes in tokens; prompt, reference and speech must fit the largest",
+    )
+    max_new_tokens: int = Field(
+        1024, ge=16, le=16384, description="longest speech for one sentence, in audio frames (25 a second)"
+    )
+    temperature: float = Field(0.3, ge=0.0, le=2.0, description="sampling temperature (0: greedy)")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="nucleus sampling mass")
+    top_k: int = Field(50, ge=0, le=1024, description="sample from the k likeliest codes (0: off)")
+    seed: int | None = Field(None, ge=0, description="random seed for repeatable speech (unset: random)")
+    ras_win_len: int = Field(
+        7, ge=0, le=64, description="repetition-aware sampling window in frames (0: off)"
+    )
+    ras_max_repeat: int = Field(
+        2, ge=1, le=64, description="repeats within the window before a code is resampled"
+    )
+    scene: str = Field(
+        "Audio is recorded from a quiet room.", description="scene description given to the model"
+    )
+    stream_first_frames: int = Field(
+        8, ge=1, le=250, description="frames in the first streamed chunk (25 a second): smaller plays sooner"
+    )
+    stream_chunk_frames: int = Field(
+        25, ge=1, le=500, description="frames in each later streamed chunk: larger costs less decoding"
+    )
+    stream_left_context: int = Field(
+        12, ge=0, le=256, description="frames decoded again before each chunk so its start matches one-shot"
+    )
+    stream_lookahead: int = Field(
+        10, ge=0, le=256, description="frames waited for after each chunk so its end matches one-shot"
+    )
+    cache_references: bool = Field(
+        True, description="keep encoded voice references on disk (user data dir), keyed by the file's hash"
+    )
+
+
+class OpenAISpeechSettings(_Strict):
+    """`[tts.openai-speech]`: an OpenAI-compatible /v1/audio/speech server (OpenAI, vLLM, Kokoro-FastAPI)."""
+
+    base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible API base URL")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
+    model: str = Field("gpt-4o-mini-tts", min_length=1, description="speech model id at the server")
+    default_voice: str = Field(
+        "alloy", min_length=1, description="server voice for voices without an [openai-speech] voice name"
+    )
+    sample_rate: int = Field(
+        24000, ge=8000, le=48000, description="rate of the server's raw pcm (OpenAI, vLLM, Kokoro: 24000)"
+    )
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="speaking speed multiplier")
+    instructions: bool = Field(
+        True, description="send the voice's description as speaking instructions (off for servers that reject it)"
+    )
+    timeout: float = Field(60.0, gt=0.0, le=3600.0, description="seconds to wait for the server")
+
+
 class TTSSettings(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     engine: str = Field("piper", description="text-to-speech engine")
     voice: str = Field(DEFAULT_VOICE, description="voice name from voices/")
+    higgs: HiggsSettings = Field(default_factory=HiggsSettings, description="Higgs Audio v2 engine settings")
+    openai_speech: OpenAISpeechSettings = Field(
+        default_factory=OpenAISpeechSettings, alias="openai-speech",
+        description="remote OpenAI-compatible speech engine settings",
+    )
 
     @field_validator("engine")
     @classmethod
@@ -99,6 +181,27 @@ class PiperVoiceOptions(_Strict):
     volume: float = Field(1.0, gt=0.0, le=4.0, description="loudness multiplier")
 
 
+class HiggsVoiceOptions(_Strict):
+    reference_audio: str = Field(
+        "", description="reference recording to clone, relative to voices/ ('': NAME.wav when it exists)"
+    )
+    reference_text: str = Field("", description="what the reference says ('': the text of NAME.txt)")
+    clone: bool = Field(True, description="false: speak from the description even when a reference exists")
+
+
+class OpenAISpeechVoiceOptions(_Strict):
+    voice: str = Field("", description="the server's voice name ('': the profile's default_voice)")
+    instructions: str = Field("", description="how to speak (gpt-4o-mini-tts); '': the voice's description")
+    speed: float | None = Field(None, ge=0.25, le=4.0, description="speed for this voice (unset: the profile's)")
+
+
 class Voice(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     description: str = Field("", description="how the voice sounds; cloning engines use it without a reference")
     piper: PiperVoiceOptions = PiperVoiceOptions()
+    higgs: HiggsVoiceOptions = Field(default_factory=HiggsVoiceOptions, description="Higgs cloning options")
+    openai_speech: OpenAISpeechVoiceOptions = Field(
+        default_factory=OpenAISpeechVoiceOptions, alias="openai-speech",
+        description="voice name and instructions at an OpenAI-compatible speech server",
+    )

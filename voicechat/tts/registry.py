@@ -14,6 +14,8 @@ TTS_ENGINES = Registry(
     "TTS",
     {
         "piper": "voicechat.tts.piper:PiperTTS",
+        "higgs": "voicechat.tts.higgs.engine:HiggsTTS",
+        "openai-speech": "voicechat.tts.openai_speech:OpenAISpeechTTS",
     },
 )
 

@@ -9,8 +9,10 @@ function (soxr, high quality) takes its place. A working torchaudio is always pr
 from __future__ import annotations
 
 import importlib.machinery
+import logging
 import sys
 import types
+import warnings
 from typing import Any
 
 
@@ -64,4 +66,7 @@ def import_serve_engine() -> type:
     from loguru import logger
 
     logger.disable("boson_multimodal")
+    # deprecation notices from the pinned transformers and boson's weight_norm, printed on every load/sentence
+    logging.getLogger("transformers.cache_utils").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r".*weight_norm.* is deprecated", category=FutureWarning)
     return HiggsAudioServeEngine

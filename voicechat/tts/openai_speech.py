@@ -1,0 +1,140 @@
+"""openai-speech: an OpenAI-compatible /v1/audio/speech server, streamed as raw 16-bit PCM.
+
+The same client speaks to OpenAI, to Higgs served by vLLM, and to Kokoro-FastAPI: many terminals can share
+one GPU box. Each voice in voices/ maps to a server voice name through its `[openai-speech]` section.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from voicechat.config.models import TTSSettings
+from voicechat.config.store import load_voice
+from voicechat.errors import VoicechatError
+from voicechat.events import AudioChunk, Sentence
+
+READ_BYTES = 4800  # 0.1 s at 24 kHz
+
+
+@dataclass(frozen=True)
+class RemoteVoice:
+    name: str  # the server's voice name
+    instructions: str
+    speed: float
+
+
+class PcmFramer:
+    """Bytes as the network delivers them -> whole 16-bit samples (an odd trailing byte waits for the next read)."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def push(self, data: bytes) -> bytes:
+        data = self._pending + data
+        whole = len(data) - len(data) % 2
+        self._pending = data[whole:]
+        return data[:whole]
+
+
+class OpenAISpeechTTS:
+    name = "openai-speech"
+
+    def __init__(self, settings: TTSSettings) -> None:
+        self.settings = settings
+        self.options = settings.openai_speech
+        self._voices: dict[str, RemoteVoice] = {}
+        self._client: Any = None
+
+    def voice(self, name: str) -> RemoteVoice:
+        name = name or self.settings.voice
+        if name not in self._voices:
+            voice = load_voice(name).voice
+            remote = voice.openai_speech
+            instructions = remote.instructions or (voice.description if self.options.instructions else "")
+            self._voices[name] = RemoteVoice(
+                name=remote.voice or self.options.default_voice,
+                instructions=instructions if self.options.instructions else "",
+                speed=remote.speed if remote.speed is not None else self.options.speed,
+            )
+        return self._voices[name]
+
+    def client(self) -> Any:
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(
+                base_url=self.options.base_url, api_key=self._api_key(), timeout=self.options.timeout
+            )
+        return self._client
+
+    def _api_key(self) -> str:
+        key = os.environ.get(self.options.api_key_env, "")
+        if key:
+            return key
+        if urlparse(self.options.base_url).hostname == "api.openai.com":
+            raise VoicechatError(
+                f"openai-speech needs an API key: export {self.options.api_key_env}=... "
+                "(or point tts.openai-speech.base_url at your own server)"
+            )
+        return "not-needed"  # local servers (vLLM, Kokoro-FastAPI) usually take no key
+
+    async def prepare(self, voice: str = "") -> None:
+        self.voice(voice)
+        self.client()
+
+    async def stream(self, sentence: Sentence) -> AsyncIterator[AudioChunk]:
+        import openai
+
+        voice = self.voice(sentence.voice)
+        request = {
+            "model": self.options.model,
+            "voice": voice.name,
+            "input": sentence.text,
+            "response_format": "pcm",
+            "speed": voice.speed,
+        }
+        if voice.instructions:
+            request["instructions"] = voice.instructions
+        framer, index = PcmFramer(), 0
+        try:
+            async with self.client().audio.speech.with_streaming_response.create(**request) as response:
+                async for data in response.iter_bytes(READ_BYTES):
+                    pcm = framer.push(data)
+                    if pcm:
+                        yield self._chunk(pcm, sentence, index)
+                        index += 1
+        except openai.APIStatusError as error:
+            raise VoicechatError(
+                f"openai-speech server at {self.options.base_url} answered {error.status_code}: "
+                f"{_reason(error)}; check tts.openai-speech.model and the voice name '{voice.name}'"
+            ) from None
+        except openai.APIConnectionError as error:
+            raise VoicechatError(
+                f"openai-speech server at {self.options.base_url} cannot be reached ({error}); "
+                "start it or fix tts.openai-speech.base_url"
+            ) from None
+        yield self._chunk(b"", sentence, index, is_last=True)
+
+    def _chunk(self, pcm: bytes, sentence: Sentence, index: int, is_last: bool = False) -> AudioChunk:
+        return AudioChunk(
+            pcm=pcm,
+            sample_rate=self.options.sample_rate,
+            sentence_index=sentence.index,
+            chunk_index=index,
+            character=sentence.character,
+            is_last=is_last,
+        )
+
+
+def _reason(error: Any) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        detail = body.get("error", body)
+        if isinstance(detail, dict):
+            return str(detail.get("message") or detail)
+        return str(detail)
+    return str(getattr(error, "message", error)).splitlines()[0]
