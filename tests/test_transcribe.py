@@ -213,3 +213,29 @@ def test_size_name_offline_is_one_error_not_a_hang(speech_dir: Path, tmp_path: P
     assert result.returncode == 1
     lines = [line for line in _stderr(result).splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "cannot download Whisper model 'small.en'" in lines[0], _stderr(result)
+
+
+def test_progress_only_when_stderr_is_a_terminal(speech_dir: Path, tmp_path: Path) -> None:
+    import pty
+    import subprocess
+    import sys
+
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "COLUMNS": "120"}
+    process = subprocess.Popen([sys.executable, "-m", "voicechat", "transcribe", str(speech_dir), "-o", str(tmp_path)],
+                               stdout=subprocess.DEVNULL, stderr=terminal, env=env)
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert process.wait(timeout=120) == 0
+    os.close(controller)
+    text = seen.decode(errors="replace")
+    assert "3/3" in text and "s of audio" in text and "real time" in text
+    assert len(list(tmp_path.iterdir())) == 3
