@@ -74,7 +74,8 @@ async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_fact
     conversation = Conversation(chat, talk.characters, settings.user_name, settings.llm.history_turns,
                                 settings.llm.history_tokens)
     listener = RealtimeListener(ListenerSettings(model_dir=model_dir, realtime_model_dir=model_dir,
-                                                 language=settings.stt.language))
+                                                 language=settings.stt.language,
+                                                 post_speech_silence=settings.stt.end_of_turn_silence))
     sink = sink_factory()
     voices = {c.name: c.voice for c in talk.characters}
     session = Session(

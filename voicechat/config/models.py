@@ -58,6 +58,9 @@ class STTSettings(_Strict):
     )
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the openai engine's key")
     timeout: float = Field(120.0, gt=0.0, le=3600.0, description="seconds to wait for the openai engine per file")
+    end_of_turn_silence: float = Field(
+        0.45, ge=0.1, le=3.0, description="talk: seconds of silence that end your turn (shorter answers sooner)"
+    )
 
 
 class HiggsSettings(_Strict):

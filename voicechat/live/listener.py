@@ -30,6 +30,7 @@ class ListenerSettings:
     realtime_model_dir: Path
     language: str = "en"
     post_speech_silence: float = 0.45  # seconds of silence that end a turn
+    early_transcription: float = 0.15  # start the final transcription this far into the silence
     start_timeout: float = 60.0
 
 
@@ -101,7 +102,10 @@ class RealtimeListener:
             level=logging.ERROR,
             silero_backend="auto",
             enable_realtime_transcription=True,
+            # one model in memory when live and final transcription use the same one
+            use_main_model_for_realtime=self.settings.model_dir == self.settings.realtime_model_dir,
             post_speech_silence_duration=self.settings.post_speech_silence,
+            early_transcription_on_silence=self.settings.early_transcription,  # seconds, despite its int hint
             on_vad_start=self._post(TranscriptKind.STARTED),
             on_realtime_transcription_update=self._post(TranscriptKind.UPDATE),
             on_realtime_transcription_stabilized=self._post(TranscriptKind.STABLE),
