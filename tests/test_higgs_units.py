@@ -238,3 +238,15 @@ def test_higgs_cli_imports_nothing_heavy() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_higgs_weights_not_cached_offline_fail_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = pytest.importorskip("huggingface_hub.constants")
+    from voicechat.tts.higgs.loader import check_hub
+
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(VoicechatError, match=r"weights org/model, bosonai/hubert_base are not in the Hugging Face "
+                                             r"cache and HF_HUB_OFFLINE is set: download them"):
+        check_hub([str(tmp_path), "org/model", "bosonai/hubert_base", "org/model"])
+    check_hub([str(tmp_path)])  # local folders are not the hub's business

@@ -68,5 +68,6 @@ def import_serve_engine() -> type:
     logger.disable("boson_multimodal")
     # deprecation notices from the pinned transformers and boson's weight_norm, printed on every load/sentence
     logging.getLogger("transformers.cache_utils").setLevel(logging.ERROR)
+    logging.getLogger("huggingface_hub.utils._http").setLevel(logging.ERROR)  # retry chatter; errors still raise
     warnings.filterwarnings("ignore", message=r".*weight_norm.* is deprecated", category=FutureWarning)
     return HiggsAudioServeEngine

@@ -7,11 +7,14 @@ an error that names the ways out rather than a silent crawl.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -109,6 +112,35 @@ def check_location(location: str, what: str, setting: str) -> None:
         )
 
 
+HUBERT = "bosonai/hubert_base"  # the audio tokenizer always loads it from the hub
+
+
+def is_hub_name(location: str) -> bool:
+    return location.count("/") == 1 and not location.startswith((".", "/", "~")) and not Path(location).exists()
+
+
+def check_hub(locations: list[str]) -> None:
+    """Fail fast, in one line, when weights are not cached and cannot be downloaded (instead of minutes of retries)."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    missing = [name for name in dict.fromkeys(locations)
+               if is_hub_name(name) and not isinstance(try_to_load_from_cache(name, "config.json"), str)]
+    if not missing:
+        return
+    names = ", ".join(missing)
+    fix = ("download them where there is a network (`huggingface-cli download NAME`, then copy the hub cache), "
+           "or set tts.higgs.model / audio_tokenizer to local folders")
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        raise VoicechatError(
+            f"Higgs weights {names} are not in the Hugging Face cache and HF_HUB_OFFLINE is set: {fix}"
+        )
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        raise VoicechatError(f"Higgs weights {names} are not downloaded and {host} cannot be reached: {fix}") from None
+
+
 def _load(spec: EngineSpec, cache_references: bool) -> LoadedHiggs:
     import torch
 
@@ -116,6 +148,7 @@ def _load(spec: EngineSpec, cache_references: bool) -> LoadedHiggs:
 
     check_location(spec.model, "model", "model")
     check_location(spec.audio_tokenizer, "audio tokenizer", "audio_tokenizer")
+    check_hub([spec.model, spec.tokenizer, spec.audio_tokenizer, HUBERT])
     engine_class = _with_cached_references(import_serve_engine())
     try:
         engine = engine_class(
