@@ -3,7 +3,8 @@
     .venv/bin/python bench/say.py [--runs 10]
 
 Measures, for one sentence and the bundled voice, with models already loaded on both sides:
-  first audio  time from asking for speech to the first PCM chunk
+  first audio  time from asking for speech to the first PCM chunk (voicechat: at the sink; it speaks a
+               long first sentence's first clause early, raw Piper synthesizes the sentence whole)
   RTF          synthesis seconds per second of audio
 and, as whole processes: `voicechat --help` wall time (and whether torch got imported), and
 `voicechat say TEXT -o -` from process start to the first audio byte on stdout.
@@ -38,25 +39,41 @@ def raw_piper(voice: object, text: str) -> tuple[float, float]:
     return first or total, total / (samples / rate)
 
 
-def voicechat_stream(tts: object, text: str) -> tuple[float, float]:
-    from voicechat.events import Sentence
+class TimingSink:
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.first: float | None = None
 
-    async def run() -> tuple[float, float]:
-        start = time.perf_counter()
-        first = None
-        seconds = 0.0
-        async for chunk in tts.stream(Sentence(text, voice="joe")):  # type: ignore[attr-defined]
-            if first is None:
-                first = time.perf_counter() - start
-            seconds += chunk.duration
-        total = time.perf_counter() - start
-        return first or total, total / seconds
+    async def write(self, chunk: object) -> None:
+        self.first = self.first or time.perf_counter() - self.start
 
-    return asyncio.run(run())
+    async def interrupt(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def abort(self) -> None:
+        return None
+
+
+def voicechat_say(tts: object, text: str) -> tuple[float, float]:
+    """What `voicechat say TEXT` does after loading: split as a reply would be, speak into a sink."""
+    from voicechat.speak import sentences_for, speak
+
+    start = time.perf_counter()
+    sink = TimingSink(start)
+    result = asyncio.run(speak(tts, sentences_for(text, "joe"), sink))  # type: ignore[arg-type]
+    total = time.perf_counter() - start
+    return sink.first or total, total / result.audio_seconds
 
 
 def help_time(runs: int) -> tuple[float, float, bool]:
-    probe = "import sys; from voicechat.cli import app\ntry: app(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    probe = (
+        "import sys; from voicechat.cli import app\n"
+        "try: app(['--help'])\nexcept SystemExit: pass\n"
+        "print('torch' in sys.modules)"
+    )
     times, baseline, torch_loaded = [], [], False
     for _ in range(runs):
         start = time.perf_counter()
@@ -96,11 +113,11 @@ def main() -> None:
     tts = PiperTTS(TTSSettings())
     asyncio.run(tts.prepare("joe"))
     raw_piper(voice, SENTENCE)  # warm both
-    voicechat_stream(tts, SENTENCE)
+    voicechat_say(tts, SENTENCE)
     raw, ours = [], []
     for _ in range(args.runs):  # interleaved so that machine noise hits both alike
         raw.append(raw_piper(voice, SENTENCE))
-        ours.append(voicechat_stream(tts, SENTENCE))
+        ours.append(voicechat_say(tts, SENTENCE))
     raw_first = statistics.median(r[0] for r in raw)
     raw_rtf = statistics.median(r[1] for r in raw)
     our_first = statistics.median(o[0] for o in ours)

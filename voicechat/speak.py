@@ -14,6 +14,21 @@ from voicechat.tts.base import TextToSpeech
 PREFETCH_CHUNKS = 2
 
 
+def sentences_for(text: str, voice: str, character: str = "") -> list[Sentence]:
+    """Text split as a streamed reply would be: whole sentences, but the first one goes early at a clause
+    break once long enough, so speech starts sooner. Fed word by word, as a model would stream it."""
+    import re
+
+    from voicechat.events import TextDelta
+    from voicechat.text.streaming import SentenceStreamer
+
+    streamer = SentenceStreamer(default_voice=voice)
+    sentences: list[Sentence] = []
+    for word in re.findall(r"\s*\S+\s*", text):
+        sentences += streamer.feed(TextDelta(word, character))
+    return sentences + streamer.finish()
+
+
 @dataclass(frozen=True)
 class SpeechResult:
     sentences: int

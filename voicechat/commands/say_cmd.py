@@ -40,17 +40,12 @@ def say(
     settings = _tts_settings(profile, engine, voice)
 
     from voicechat.config.store import load_voice
-    from voicechat.events import Sentence
-    from voicechat.speak import speak
-    from voicechat.text.sentences import split_sentences
+    from voicechat.speak import sentences_for, speak
     from voicechat.tts.registry import create_tts
 
     load_voice(settings.voice)  # unknown voice: fail before any model loads
     tts = create_tts(settings)
-    sentences = [
-        Sentence(text=line, voice=settings.voice, index=index) for index, line in enumerate(split_sentences(spoken))
-    ]
-    result = asyncio.run(speak(tts, sentences, sink_factory()))
+    result = asyncio.run(speak(tts, sentences_for(spoken, settings.voice), sink_factory()))
     if target_name:
         err().print(f"wrote {target_name} ({result.audio_seconds:.1f} s of audio)")
 
