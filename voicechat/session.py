@@ -64,7 +64,7 @@ class _Clock:
 @dataclass
 class Session:
     conversation: Conversation
-    listener: RealtimeListener
+    listener: RealtimeListener | None  # None: typed turns only (submit_text)
     tts: TextToSpeech
     playback: Playback
     voices: Mapping[str, str]  # character name -> voice
@@ -88,8 +88,10 @@ class Session:
 
     async def start(self) -> None:
         voices = {self.default_voice, *self.voices.values()}
-        await asyncio.gather(self.listener.start(), *(self.tts.prepare(voice) for voice in voices))
-        self._watcher = asyncio.create_task(self._watch_transcripts())
+        await asyncio.gather(*(self.tts.prepare(voice) for voice in voices))
+        if self.listener is not None:
+            await self.listener.start()
+            self._watcher = asyncio.create_task(self._watch_transcripts())
 
     async def stop(self) -> None:
         await self.interrupt()
@@ -97,7 +99,8 @@ class Session:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
-        await self.listener.stop()
+        if self.listener is not None:
+            await self.listener.stop()
 
     @property
     def replying(self) -> bool:
@@ -108,6 +111,8 @@ class Session:
         if frame.level > SPEECH_LEVEL:
             self._last_voice_at = time.monotonic()
         quiet_echo = self.replying and not self.options.full_duplex and frame.level < self.options.barge_in_level
+        if self.listener is None:
+            raise RuntimeError("this session has no listener: it takes typed turns only")
         self.listener.feed(bytes(len(frame.pcm)) if quiet_echo else frame.pcm)
 
     async def feed_from(self, frames: AsyncIterator[AudioFrame]) -> None:
@@ -131,15 +136,23 @@ class Session:
                 return False
         return True
 
+    async def submit_text(self, text: str) -> None:
+        """A typed turn: taken like a final transcript of speech that ended just now."""
+        self._last_voice_at = time.monotonic()
+        await self._handle(TranscriptEvent(text.strip(), TranscriptKind.FINAL))
+
     async def _watch_transcripts(self) -> None:
+        assert self.listener is not None
         while True:
-            event = await self.listener.events.get()
-            self.on_event(event)
-            if event.kind is TranscriptKind.STARTED and self.options.barge_in:
-                await self.interrupt()
-            elif event.kind is TranscriptKind.FINAL and event.text:
-                await self.interrupt()
-                self._turn = asyncio.create_task(self._run_turn(event))
+            await self._handle(await self.listener.events.get())
+
+    async def _handle(self, event: TranscriptEvent) -> None:
+        self.on_event(event)
+        if event.kind is TranscriptKind.STARTED and self.options.barge_in:
+            await self.interrupt()
+        elif event.kind is TranscriptKind.FINAL and event.text:
+            await self.interrupt()
+            self._turn = asyncio.create_task(self._run_turn(event))
 
     async def _run_turn(self, final: TranscriptEvent) -> None:
         speech_end = min(self._last_voice_at or final.timestamp, final.timestamp)
