@@ -93,6 +93,7 @@ def _write_hubert(hub_cache: Path) -> None:
     HubertModel(config).save_pretrained(snapshot)
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / "main").write_text(revision)
+    (hub_cache / "version.txt").write_text("1")  # transformers' cache layout marker: no migration notice
 
 
 def _write_text_tokenizer(model_dir: Path):  # type: ignore[no-untyped-def]

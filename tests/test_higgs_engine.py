@@ -214,3 +214,37 @@ def test_higgs_doctor_finds_local_weights(tiny: TinyHiggs, voicechat_home: Path)
     assert checks["Higgs model"].ok and checks["Higgs model"].detail == str(tiny.model_dir)
     assert checks["Higgs audio tokenizer"].ok
     assert checks["HuBERT (audio tokenizer)"].ok  # found in the hub cache, as on a user's machine
+
+
+def test_higgs_process_exits_cleanly_mid_stream(tiny: TinyHiggs, tmp_path: Path) -> None:
+    """Leaving a stream and exiting at once: no thread may still be inside torch when the interpreter ends."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "leave.py"
+    script.write_text(f"""
+import asyncio
+from pathlib import Path
+from tests.higgs_tiny import TinyHiggs
+from voicechat.config.store import load_profile
+from voicechat.events import Sentence
+from voicechat.tts.higgs.engine import HiggsTTS
+
+tiny = TinyHiggs(Path({str(tiny.model_dir)!r}), Path({str(tiny.audio_tokenizer_dir)!r}), Path({str(tiny.hub_cache)!r}))
+settings = {{**tiny.profile_settings(), "tts.higgs.max_new_tokens": 600, "tts.higgs.stream_first_frames": 1}}
+tts = HiggsTTS(load_profile("default", settings).tts)
+
+async def main():
+    stream = tts.stream(Sentence("Leave after the first chunk."))
+    await anext(stream)
+    print("left", flush=True)
+
+asyncio.run(main())
+""")
+    env = {**tiny.hub_environment(), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=300,
+                            env={**__import__("os").environ, **env})
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert result.stdout.strip() == b"left"
+    assert b"terminate called" not in result.stderr
+    assert b"Traceback" not in result.stderr

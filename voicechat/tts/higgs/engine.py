@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -92,14 +93,16 @@ class HiggsTTS:
         delay = DelayPattern(higgs.num_codebooks, higgs.codebook_size)
         decoder = WindowedDecoder(higgs.decode, higgs.samples_per_frame, window_plan(self.options))
         index = 0
-        for column in higgs.runner.columns(sample, generation_params(self.options), run):
-            if run.abandoned:
-                return
-            for audio in decoder.push(delay.push(column)):
-                yield self._chunk(audio, higgs.sample_rate, sentence, index)
-                index += 1
-        if not run.abandoned:
-            yield self._chunk(decoder.finish(), higgs.sample_rate, sentence, index, is_last=True)
+        columns = higgs.runner.columns(sample, generation_params(self.options), run)
+        with higgs.runner.working(), contextlib.closing(columns):  # closed (generation joined) before "done"
+            for column in columns:
+                if run.abandoned:
+                    return
+                for audio in decoder.push(delay.push(column)):
+                    yield self._chunk(audio, higgs.sample_rate, sentence, index)
+                    index += 1
+            if not run.abandoned:
+                yield self._chunk(decoder.finish(), higgs.sample_rate, sentence, index, is_last=True)
 
     @staticmethod
     def _chunk(audio: np.ndarray, rate: int, sentence: Sentence, index: int, is_last: bool = False) -> AudioChunk:

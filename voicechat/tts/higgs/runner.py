@@ -14,10 +14,11 @@ asyncio queue; it has no stop hook. So:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,9 +76,38 @@ class Runner:
         self.engine = engine
         self.last_run: Run | None = None
         self._busy = threading.Lock()
+        self._idle = threading.Condition()
+        self._working = 0
+        self._workers: list[threading.Thread] = []
         self._active: Run | None = None
         engine.model.register_forward_pre_hook(self._before_step)
         _install_excepthook_filter(self)
+        atexit.register(self.shutdown)
+
+    def shutdown(self) -> None:
+        """Stop the run in flight and wait for it, so no thread is inside torch when the interpreter exits."""
+        run = self._active
+        if run is not None:
+            run.abandon()
+        with self._idle:
+            self._idle.wait_for(lambda: self._working == 0, timeout=STOP_TIMEOUT)
+            workers, self._workers = self._workers, []
+        for worker in workers:  # past `working`, only their unwinding is left: let it end before finalization
+            if worker is not threading.current_thread():
+                worker.join(STOP_TIMEOUT)
+
+    @contextlib.contextmanager
+    def working(self) -> Iterator[None]:
+        """Marks a thread that uses the engine (decoding included) until it is done, for `shutdown`."""
+        with self._idle:
+            self._working += 1
+            self._workers = [w for w in self._workers if w.is_alive()] + [threading.current_thread()]
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._working -= 1
+                self._idle.notify_all()
 
     def _before_step(self, module: Any, args: Any) -> None:
         run = self._active
@@ -91,7 +121,7 @@ class Runner:
         if run.stop.is_set():
             raise GenerationCancelled
 
-    def columns(self, sample: Any, params: dict[str, Any], run: Run) -> Iterator[np.ndarray]:
+    def columns(self, sample: Any, params: dict[str, Any], run: Run) -> Generator[np.ndarray, None, None]:
         """Audio code columns (codebooks,) as they are generated; closing the iterator stops the generation."""
         with self._busy:
             self._active = self.last_run = run
