@@ -184,3 +184,23 @@ def test_a_turn_emits_its_events_stage_by_stage(server: SSEServer, make_speech, 
     assert finished.spoken[0].text.startswith("You are doing great")
     sentences = [e for e in events if isinstance(e, Sentence)]
     assert sentences[0].text == "You are doing great," and sentences[0].voice == "lydia"  # the first clause goes early
+
+
+def test_a_model_that_cannot_load_is_a_clear_error_not_a_hang(make_speech, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import bundled_whisper_dir
+
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (broken / name).write_bytes((bundled_whisper_dir() / name).read_bytes())
+    (broken / "model.bin").write_bytes(bytes(range(256)) * 400)
+    question = make_speech("Hello there.", "q.wav")
+    started = time.monotonic()
+    result = run_cli("talk", "--input", str(question), "--output", str(tmp_path / "a.wav"),
+                     env={**KEY, "VOICECHAT_STT_MODEL": str(broken)}, timeout=120)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the speech recognizer could not load"), lines
+    assert "broken-model" in lines[0] and "stt.model" in lines[0]
+    assert not (tmp_path / "a.wav").exists()

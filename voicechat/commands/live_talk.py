@@ -37,12 +37,29 @@ def run(talk: AudioTalk) -> int:
     from voicechat.live.listener import resolve_model_dir
     from voicechat.live.sources import MicrophoneSource, read_speech_file
 
+    _library_logs_to_file()
     microphone = None if talk.inputs else MicrophoneSource(talk.input_device)  # no device: fails now
     for path in talk.inputs:
         read_speech_file(path)  # a bad input fails before any model loads
     model_dir = resolve_model_dir(talk.settings.stt.model)
     sink_factory = _sink_factory(talk)
     return asyncio.run(_converse(talk, microphone, model_dir, sink_factory))
+
+
+def _library_logs_to_file() -> None:
+    """RealtimeSTT and friends log (and let threads die) with tracebacks: keep those in a file, not the terminal."""
+    import logging
+    import threading
+
+    from voicechat import paths
+
+    folder = paths.user_data_dir() / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=folder / "talk.log", level=logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    threading.excepthook = lambda failure: logging.getLogger("voicechat.threads").error(
+        "thread %s died", failure.thread.name if failure.thread else "?",
+        exc_info=(failure.exc_type, failure.exc_value, failure.exc_traceback))  # type: ignore[arg-type]
 
 
 def _sink_factory(talk: AudioTalk) -> Callable[[], AudioSink]:

@@ -114,17 +114,53 @@ class RealtimeListener:
         )
 
     async def start(self) -> None:
+        """Construct RealtimeSTT in a worker thread; fail at its first logged error instead of its hang."""
         self._loop = asyncio.get_running_loop()
+        errors = _FirstError()
+        logging.getLogger().addHandler(errors)
+        construct = self._construct_in_daemon_thread()
         try:
-            self._recorder = await asyncio.wait_for(asyncio.to_thread(self._construct),
-                                                    self.settings.start_timeout)
-        except TimeoutError:
+            deadline = time.monotonic() + self.settings.start_timeout
+            while not construct.done() and errors.message is None and time.monotonic() < deadline:
+                await asyncio.wait({construct}, timeout=0.1)
+        finally:
+            logging.getLogger().removeHandler(errors)
+        failure = errors.message
+        if failure is None and construct.done() and construct.exception() is not None:
+            failure = str(construct.exception())
+        if failure is not None:
+            raise VoicechatError(f"the speech recognizer could not load {self.settings.model_dir}: "
+                                 f"{failure.splitlines()[0]}; fix stt.model or use 'bundled'")
+        if not construct.done():
             raise VoicechatError(
                 f"the speech recognizer did not start within {self.settings.start_timeout:.0f} s: "
                 f"check stt.model ({self.settings.model_dir}) with `voicechat doctor`"
-            ) from None
+            )
+        self._recorder = construct.result()
         self._reader = threading.Thread(target=self._read_finals, name="voicechat-stt", daemon=True)
         self._reader.start()
+
+    def _construct_in_daemon_thread(self) -> asyncio.Future[Any]:
+        """A daemon thread, not the default executor: a constructor that hangs must not hold the exit."""
+        assert self._loop is not None
+        loop, future = self._loop, self._loop.create_future()
+
+        def settle(method: Callable[[Any], None], value: Any) -> None:
+            if not future.done():
+                method(value)
+
+        def build() -> None:
+            try:
+                recorder = self._construct()
+            except BaseException as error:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(settle, future.set_exception, error)
+                return
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, future.set_result, recorder)
+
+        threading.Thread(target=build, name="voicechat-stt-start", daemon=True).start()
+        return future
 
     def _read_finals(self) -> None:
         post_final = self._post(TranscriptKind.FINAL)
@@ -142,6 +178,18 @@ class RealtimeListener:
         if self._recorder is not None:
             recorder, self._recorder = self._recorder, None
             await asyncio.to_thread(_quiet_shutdown, recorder)
+
+
+class _FirstError(logging.Handler):
+    """Keeps the first ERROR record logged anywhere (RealtimeSTT logs model failures, then waits forever)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.message: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.message is None:
+            self.message = record.getMessage()
 
 
 def _quiet_shutdown(recorder: Any) -> None:
