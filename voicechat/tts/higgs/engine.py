@@ -81,7 +81,8 @@ class HiggsTTS:
         """One-shot synthesis through the engine's own generate() (the reference for streaming)."""
         higgs, prompt = self._prepare(voice)
         sample = chat_sample(text, prompt, self.options.scene)
-        response = higgs.engine.generate(sample, **generation_params(self.options))
+        with higgs.runner.exclusive():
+            response = higgs.engine.generate(sample, **generation_params(self.options))
         audio = response.audio if response.audio is not None else np.zeros(0, dtype=np.float32)
         codes = np.asarray(response.generated_audio_tokens)
         return OneShot(np.asarray(audio, dtype=np.float32), int(response.sampling_rate), codes)

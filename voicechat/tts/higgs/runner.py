@@ -121,6 +121,12 @@ class Runner:
         if run.stop.is_set():
             raise GenerationCancelled
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """The engine to oneself (for one-shot generate), after any streamed sentence has stopped."""
+        with self._busy, self.working():
+            yield
+
     def columns(self, sample: Any, params: dict[str, Any], run: Run) -> Generator[np.ndarray, None, None]:
         """Audio code columns (codebooks,) as they are generated; closing the iterator stops the generation."""
         with self._busy:
