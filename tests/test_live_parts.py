@@ -164,3 +164,19 @@ def test_view_state_follows_a_turn() -> None:
 def test_latency_line_skips_missing_steps() -> None:
     assert latency_line(TurnMetrics(0.25, None, None, None)) == "end of speech -> transcript 250 ms"
     assert latency_line(TurnMetrics()) == "no reply"
+
+
+@pytest.mark.parametrize("rate", [48000, 44100, 16000])
+def test_microphone_blocks_are_resampled_to_16k_keeping_the_pitch(rate: int) -> None:
+    from voicechat.live.sources import StreamResampler
+
+    resample = StreamResampler(rate)
+    t = np.arange(rate) / rate  # one second of a 440 Hz tone, in 30 blocks as a device would deliver it
+    tone_pcm = (np.sin(2 * np.pi * 440 * t) * 16000).astype(np.int16).tobytes()
+    block = 2 * (rate // 30)
+    out = b"".join(resample(tone_pcm[i : i + block]) for i in range(0, len(tone_pcm), block))
+    samples = np.frombuffer(out, dtype=np.int16).astype(np.float32)
+    assert abs(len(samples) - 16000) < 400  # a little may stay in the filter
+    spectrum = np.abs(np.fft.rfft(samples))
+    peak_hz = np.argmax(spectrum) * 16000 / len(samples)
+    assert abs(peak_hz - 440) < 5

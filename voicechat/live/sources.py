@@ -99,6 +99,23 @@ def _input_device(wanted: int | str | None) -> dict[str, Any]:
     return {"index": chosen.index, "name": chosen.name, "rate": int(chosen.default_sample_rate)}
 
 
+class StreamResampler:
+    """int16 mono blocks at the device's rate -> 16 kHz blocks, keeping filter state across blocks."""
+
+    def __init__(self, rate: int) -> None:
+        import soxr
+
+        self.rate = rate
+        self._stream = None if rate == STT_RATE else soxr.ResampleStream(rate, STT_RATE, 1, dtype="int16")
+
+    def __call__(self, pcm: bytes) -> bytes:
+        import numpy as np
+
+        if self._stream is None:
+            return pcm
+        return bytes(self._stream.resample_chunk(np.frombuffer(pcm, dtype=np.int16)).tobytes())
+
+
 class MicrophoneSource:
     """Frames from an input device, resampled to 16 kHz, handed to the event loop from PortAudio's thread."""
 
@@ -107,17 +124,15 @@ class MicrophoneSource:
         self._stream: Any = None
 
     async def frames(self) -> AsyncIterator[AudioFrame]:
-        import numpy as np
         import sounddevice
-        import soxr
 
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=200)
         rate = self.device["rate"]
-        resampler = soxr.ResampleStream(rate, STT_RATE, 1, dtype="int16")
+        resample = StreamResampler(rate)
 
         def on_audio(data: Any, frames: int, timing: Any, status: Any) -> None:
-            pcm = resampler.resample_chunk(np.frombuffer(bytes(data), dtype=np.int16)).tobytes()
+            pcm = resample(bytes(data))
             if pcm:
                 loop.call_soon_threadsafe(_put_latest, queue, pcm)
 
