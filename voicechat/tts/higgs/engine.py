@@ -95,7 +95,8 @@ class HiggsTTS:
         decoder = WindowedDecoder(higgs.decode, higgs.samples_per_frame, window_plan(self.options))
         index = 0
         columns = higgs.runner.columns(sample, generation_params(self.options), run)
-        with higgs.runner.working(), contextlib.closing(columns):  # closed (generation joined) before "done"
+        # the generation is closed (its threads joined) before this worker counts as done
+        with higgs.runner.working(ends_after=True), contextlib.closing(columns):
             for column in columns:
                 if run.abandoned:
                     return

@@ -65,11 +65,6 @@ class Run:
             with contextlib.suppress(RuntimeError):  # loop already closed
                 loop.call_soon_threadsafe(task.cancel)
 
-    @property
-    def finished(self) -> bool:
-        thread = self.generation_thread
-        return thread is None or not thread.is_alive()
-
 
 class Runner:
     def __init__(self, engine: Any) -> None:
@@ -97,11 +92,15 @@ class Runner:
                 worker.join(STOP_TIMEOUT)
 
     @contextlib.contextmanager
-    def working(self) -> Iterator[None]:
-        """Marks a thread that uses the engine (decoding included) until it is done, for `shutdown`."""
+    def working(self, ends_after: bool = False) -> Iterator[None]:
+        """Marks a thread that uses the engine (decoding included) until it is done, for `shutdown`.
+
+        `ends_after`: the thread ends right after (a streaming worker), so `shutdown` also joins it.
+        """
         with self._idle:
             self._working += 1
-            self._workers = [w for w in self._workers if w.is_alive()] + [threading.current_thread()]
+            if ends_after:
+                self._workers = [w for w in self._workers if w.is_alive()] + [threading.current_thread()]
         try:
             yield
         finally:
