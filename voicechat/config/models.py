@@ -92,7 +92,7 @@ class HiggsSettings(_Strict):
     temperature: float = Field(0.3, ge=0.0, le=2.0, description="sampling temperature (0: greedy)")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="nucleus sampling mass")
     top_k: int = Field(50, ge=0, le=1024, description="sample from the k likeliest codes (0: off)")
-    seed: int | None = Field(None, ge=0, description="random seed for repeatable speech (unset: random)")
+    seed: int = Field(-1, ge=-1, description="random seed for repeatable speech (-1: a new one each time)")
     ras_win_len: int = Field(
         7, ge=0, le=64, description="repetition-aware sampling window in frames (0: off)"
     )

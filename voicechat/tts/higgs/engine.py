@@ -36,7 +36,7 @@ def generation_params(options: HiggsSettings) -> dict[str, Any]:
         "top_p": options.top_p,
         "ras_win_len": options.ras_win_len or None,
         "ras_win_max_num_repeat": options.ras_max_repeat,
-        "seed": options.seed,
+        "seed": options.seed if options.seed >= 0 else None,
         "force_audio_gen": True,
     }
 
