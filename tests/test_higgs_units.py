@@ -250,3 +250,19 @@ def test_higgs_weights_not_cached_offline_fail_fast(tmp_path: Path, monkeypatch:
                                              r"cache and HF_HUB_OFFLINE is set: download them"):
         check_hub([str(tmp_path), "org/model", "bosonai/hubert_base", "org/model"])
     check_hub([str(tmp_path)])  # local folders are not the hub's business
+
+
+def test_higgs_settings_print_as_toml_and_read_back(voicechat_home: Path) -> None:
+    import tomllib
+
+    from tests.conftest import run_cli
+
+    result = run_cli("profiles", "show", "default")
+    assert result.returncode == 0, result.stderr.decode()
+    text = result.stdout.decode()
+    assert "[tts.higgs]" in text and "stream_lookahead = 10" in text
+    shown = tomllib.loads("\n".join(line for line in text.splitlines() if not line.startswith("#")))
+    (voicechat_home / "profiles").mkdir()
+    (voicechat_home / "profiles" / "copy.toml").write_text(text)
+    assert load_profile("copy").tts == load_profile("default").tts
+    assert shown["tts"]["higgs"]["seed"] == -1
