@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from voicechat.stt.models import ModelError, resolve_model
 from voicechat.stt.openai_stt import parse_verbose_json
 from voicechat.transcription.formats import render
 from voicechat.transcription.inputs import plan
+from voicechat.transcription.memory import retain_freed_memory
 
 WORDS = (Word(0.0, 0.4, "Hello", 0.9), Word(0.5, 1.1, "there.", 0.8))
 TRANSCRIPT = Transcript(
@@ -150,3 +152,12 @@ def test_json_without_segments_is_one_segment() -> None:
     clip = Clip("x.wav", np.zeros(16_000, dtype=np.float32))
     transcript = parse_verbose_json({"text": "Just text."}, clip, TranscribeOptions("en"))
     assert transcript.segments == (Segment(0.0, 1.0, "Just text.", None),)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_retain_freed_memory_takes_on_glibc() -> None:
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert retain_freed_memory() is True

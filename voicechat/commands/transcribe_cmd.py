@@ -52,6 +52,9 @@ def transcribe(
     options = TranscribeOptions(None if settings.language == "auto" else settings.language, word_timestamps)
     failed = len(plan.failures)
     if plan.jobs:
+        from voicechat.transcription.memory import retain_freed_memory
+
+        retain_freed_memory()
         stt = create_stt(settings)
         stt.load(len(plan.jobs))
         with BatchProgress(len(plan.jobs), enabled=err().is_terminal) as progress:
