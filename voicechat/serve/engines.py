@@ -1,0 +1,119 @@
+"""The models a server shares between its connections: loaded once per process, per profile.
+
+- the chat model: one client (or one embedded llama server) per profile; its async client serves every
+  connection's turns at once.
+- the TTS engine: one per profile. Piper loads each model once per process and guards espeak with its own
+  lock, but two syntheses at once on a small CPU only slow each other down, and Higgs holds one GPU
+  model: local engines synthesize one sentence at a time (`SharedTTS`), first come first served. A remote
+  engine (openai-speech) takes sentences in parallel.
+- speech recognition: a RealtimeListener per connection (its VAD and turn state are per speaker), made
+  when the connection sends its first audio frame, so typed-only clients cost nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from voicechat.events import AudioChunk, Sentence
+
+if TYPE_CHECKING:
+    from voicechat.config.models import Profile
+    from voicechat.live.listener import RealtimeListener
+    from voicechat.llm.base import ChatModel
+    from voicechat.tts.base import TextToSpeech
+
+log = logging.getLogger("voicechat.serve")
+PARALLEL_TTS = ("openai-speech",)  # engines that run remotely and take sentences in parallel
+
+
+class SharedTTS:
+    """One TTS engine shared by every connection; local engines synthesize one sentence at a time."""
+
+    def __init__(self, engine: TextToSpeech, parallel: bool) -> None:
+        self.engine = engine
+        self.name = engine.name
+        self._turns: asyncio.Semaphore | None = None if parallel else asyncio.Semaphore(1)
+        self._prepared: set[str] = set()
+        self._preparing = asyncio.Lock()
+
+    async def prepare(self, voice: str = "") -> None:
+        async with self._preparing:
+            if voice not in self._prepared:
+                await self.engine.prepare(voice)
+                self._prepared.add(voice)
+
+    async def stream(self, sentence: Sentence) -> AsyncIterator[AudioChunk]:
+        async with self._turns or contextlib.nullcontext():
+            async for chunk in self.engine.stream(sentence):
+                yield chunk
+
+
+@dataclass
+class Engines:
+    """What one profile's connections share."""
+
+    profile_name: str
+    settings: Profile
+    chat: ChatModel
+    tts: SharedTTS
+    _stt_dir: Path | None = None
+
+    @classmethod
+    def load(cls, name: str, settings: Profile) -> Engines:
+        """Blocking (an embedded LLM server starts here): call it from a thread once the server runs."""
+        from voicechat.llm.registry import create_chat_model
+        from voicechat.tts.registry import create_tts
+
+        chat = create_chat_model(settings.llm)
+        for notice in chat.notices:
+            log.warning("note: %s", notice)
+        engine = create_tts(settings.tts)
+        return cls(name, settings, chat, SharedTTS(engine, parallel=settings.tts.engine in PARALLEL_TTS))
+
+    def new_listener(self) -> RealtimeListener:
+        from voicechat.live.listener import ListenerSettings, RealtimeListener, resolve_model_dir
+
+        if self._stt_dir is None:
+            self._stt_dir = resolve_model_dir(self.settings.stt.model)
+        stt = self.settings.stt
+        return RealtimeListener(ListenerSettings(model_dir=self._stt_dir, realtime_model_dir=self._stt_dir,
+                                                 language=stt.language,
+                                                 post_speech_silence=stt.end_of_turn_silence))
+
+    async def aclose(self) -> None:
+        await self.chat.aclose()
+
+
+@dataclass
+class EngineCache:
+    """Engines by profile name, each loaded on first use and kept until the server stops."""
+
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    loaded: dict[str, Engines] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def preload(self, name: str) -> Engines:
+        """Load a profile's engines before the server starts (blocking), so that errors show at once."""
+        from voicechat.config.store import load_profile
+
+        if name not in self.loaded:
+            self.loaded[name] = Engines.load(name, load_profile(name, self.overrides))
+        return self.loaded[name]
+
+    async def get(self, name: str) -> Engines:
+        async with self._lock:
+            if name not in self.loaded:
+                await asyncio.to_thread(self.preload, name)
+            return self.loaded[name]
+
+    async def aclose(self) -> None:
+        engines, self.loaded = list(self.loaded.values()), {}
+        for item in engines:
+            with contextlib.suppress(Exception):
+                await item.aclose()
