@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicechat.errors import UsageError, VoicechatError
+from voicechat.errors import VoicechatError
 from voicechat.events import (
     AudioChunk,
     Sentence,
@@ -87,7 +87,7 @@ def test_read_speech_file_rejects_bad_files(tmp_path: Path, content: bytes) -> N
     path.write_bytes(content)
     with pytest.raises(VoicechatError, match=r"bad\.wav"):
         read_speech_file(path)
-    with pytest.raises(UsageError, match="not found"):
+    with pytest.raises(VoicechatError, match="no such file"):
         read_speech_file(tmp_path / "missing.wav")
 
 

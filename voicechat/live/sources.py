@@ -39,23 +39,13 @@ def silence(seconds: float) -> bytes:
 
 
 def read_speech_file(path: Path) -> bytes:
-    """Any audio file soundfile reads -> 16 kHz mono int16 PCM; a bad file is one clear error."""
+    """Any common audio file (wav, flac, mp3, ogg, m4a; any rate, stereo downmixed) -> 16 kHz int16 PCM."""
     import numpy as np
-    import soundfile
-    import soxr
 
-    if not path.is_file():
-        raise UsageError(f"input audio {path} not found: give an existing WAV/FLAC/OGG file")
-    try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError) as error:
-        raise VoicechatError(f"cannot read audio from {path}: {error}; give a WAV, FLAC or OGG file") from None
-    if audio.shape[0] == 0:
-        raise VoicechatError(f"{path} holds no audio: give a file with speech in it")
-    mono = audio.mean(axis=1)
-    if rate != STT_RATE:
-        mono = soxr.resample(mono, rate, STT_RATE)
-    return (np.clip(mono, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+    from voicechat.audio.decode import decode_audio
+
+    samples = decode_audio(path, STT_RATE)
+    return (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
 
 
 def split_frames(pcm: bytes, samples: int = FRAME_SAMPLES) -> list[bytes]:
