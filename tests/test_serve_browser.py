@@ -1,0 +1,198 @@
+"""The browser page in headless Debian chromium against the real `voicechat serve` command: it loads,
+connects, sends a typed turn (?say=...) and shows the reply, with the reply's audio received.
+
+Chromium is driven over the DevTools protocol with the `websockets` client."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+from tests.sse_server import Script, SSEServer
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         "--autoplay-policy=no-user-gesture-required", "--remote-debugging-port=0"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except OSError:
+            result = None
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"{what} within {timeout} s")
+
+
+@pytest.fixture
+def llm() -> Iterator[SSEServer]:
+    with SSEServer() as server:
+        yield server
+
+
+@pytest.fixture
+def voicechat_serve(llm: SSEServer) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`voicechat serve` in a subprocess on a free port, with a token (as a remote deployment would have)."""
+    port = free_port()
+    env = {**os.environ, "VOICECHAT_TOKEN": "tok-123"}
+    process = subprocess.Popen([sys.executable, "-m", "voicechat", "serve", "--port", str(port), "--base-url",
+                                llm.base_url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: process.poll() is not None or urllib.request.urlopen(f"{base}/health", timeout=2).status,
+                 90, "voicechat serve answered /health")
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[str]:
+    """A headless chromium; yields the DevTools WebSocket URL of its page."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (CI installs it)")
+    profile = tmp_path / "chromium-profile"
+    process = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        active = profile / "DevToolsActivePort"
+        port = wait_for(lambda: active.is_file() and active.read_text().split("\n")[0], 60, "chromium started")
+
+        def page() -> str | None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as response:
+                targets = json.loads(response.read())
+            return next((t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page"), None)
+
+        yield wait_for(page, 30, "chromium's page target")
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class DevTools:
+    def __init__(self, socket: Any) -> None:
+        self.socket = socket
+        self.ids = itertools.count(1)
+        self.exceptions: list[str] = []
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        ident = next(self.ids)
+        await self.socket.send(json.dumps({"id": ident, "method": method, "params": params}))
+        while True:
+            message = json.loads(await asyncio.wait_for(self.socket.recv(), 30))
+            if message.get("method") == "Runtime.exceptionThrown":
+                self.exceptions.append(json.dumps(message["params"]["exceptionDetails"])[:500])
+            if message.get("id") == ident:
+                assert "error" not in message, message
+                return dict(message["result"])
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+
+PAGE_STATE = """JSON.stringify({
+  status: document.getElementById('status').textContent,
+  state: document.getElementById('status').dataset.state,
+  log: document.getElementById('log').innerText,
+  bytes: Number(document.getElementById('audio').dataset.bytes),
+})"""
+
+
+def test_the_page_shows_a_typed_turns_reply(voicechat_serve: tuple[str, Any], chromium: str, llm: SSEServer) -> None:
+    base, _ = voicechat_serve
+    llm.queue(Script.reply("Hello from the server. Nice to meet you."))
+    url = f"{base}/?token=tok-123&say=" + urllib.parse.quote("Hi there, browser here.")
+
+    async def run() -> tuple[dict[str, Any], list[str]]:
+        async with websockets.connect(chromium, max_size=None) as socket:
+            tools = DevTools(socket)
+            await tools.call("Runtime.enable")
+            await tools.call("Page.enable")
+            await tools.call("Page.navigate", url=url)
+            deadline = time.monotonic() + 60
+            state: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                state = json.loads(await tools.evaluate(PAGE_STATE) or "{}")
+                if "first audio" in state.get("log", "") or state.get("state") == "error":
+                    break
+                await asyncio.sleep(0.2)
+            return state, tools.exceptions
+
+    state, exceptions = asyncio.run(run())
+    assert state["state"] == "ready" and "Lydia" in state["status"], state
+    assert "you: Hi there, browser here." in state["log"]
+    assert "Lydia: Hello from the server. Nice to meet you." in state["log"]
+    assert "first audio" in state["log"] and state["bytes"] > 22050, state  # the reply's PCM reached the page
+    assert exceptions == []
+    assert llm.requests[0].body["messages"][-1]["content"] == "Hi there, browser here."
+    health = json.loads(urllib.request.urlopen(f"{base}/health", timeout=5).read())
+    assert health["token_required"] is True
+
+
+def test_the_page_without_the_token_says_it_was_refused(voicechat_serve: tuple[str, Any], chromium: str) -> None:
+    base, _ = voicechat_serve
+
+    async def run() -> dict[str, Any]:
+        async with websockets.connect(chromium, max_size=None) as socket:
+            tools = DevTools(socket)
+            await tools.call("Page.navigate", url=f"{base}/")
+            deadline = time.monotonic() + 30
+            state: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                state = json.loads(await tools.evaluate(PAGE_STATE) or "{}")
+                if state.get("state") == "error":
+                    break
+                await asyncio.sleep(0.2)
+            return state
+
+    state = asyncio.run(run())
+    assert state["state"] == "error" and state["status"].startswith("disconnected"), state
+
+
+def test_serve_stops_cleanly_on_ctrl_c(voicechat_serve: tuple[str, Any]) -> None:
+    base, process = voicechat_serve
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    text = stderr.decode()
+    assert process.returncode == 0, text
+    assert "Traceback" not in text and f"voicechat serve: {base}/" in text
