@@ -135,6 +135,8 @@ def test_higgs_reference_is_encoded_once_then_cached(
 
     monkeypatch.setattr(tokenizer, "encode", counting_encode)
     assert tts.voice("clone").reference_audio == voicechat_home / "voices" / "clone.wav"
+    asyncio.run(tts.prepare("clone"))  # the first sentence does not pay for the encode
+    assert len(calls) == 1
 
     first = collect(tts, Sentence("The first sentence.", voice="clone"))
     second = collect(tts, Sentence("The second sentence.", voice="clone", index=1))
@@ -248,3 +250,18 @@ asyncio.run(main())
     assert result.stdout.strip() == b"left"
     assert b"terminate called" not in result.stderr
     assert b"Traceback" not in result.stderr
+
+
+def test_higgs_concurrent_sentences_take_turns_on_the_engine(tiny: TinyHiggs) -> None:
+    """Two consumers at once (serve shares one engine): each sentence comes out whole, one after the other."""
+    tts = make_tts(tiny, max_new_tokens=30)
+
+    async def both() -> list[list[AudioChunk]]:
+        async def one(index: int) -> list[AudioChunk]:
+            return [chunk async for chunk in tts.stream(Sentence(f"Sentence {index}.", index=index))]
+
+        return list(await asyncio.gather(one(0), one(1)))
+
+    for index, chunks in enumerate(asyncio.run(both())):
+        assert chunks[-1].is_last and {c.sentence_index for c in chunks} == {index}
+        assert len(samples(chunks)) == (30 - CODEBOOKS - 1) * SAMPLES_PER_FRAME
