@@ -368,3 +368,34 @@ def test_static_files_ship_in_the_package() -> None:
     static = resources.files("voicechat.serve") / "static"
     assert {"index.html", "app.js", "mic-worklet.js", "style.css"} <= {p.name for p in static.iterdir()}
     assert Path(str(static)).is_dir()
+
+
+def test_a_client_gone_while_its_recognizer_starts_leaves_nothing_running(served: ServerThread) -> None:
+    """The recognizer being made when the client leaves is finished, then stopped: no thread or task stays.
+    The first round sets up what a process keeps once (the loop's thread pool, tqdm's monitor)."""
+    from voicechat.live.sources import silence
+
+    async def count_tasks() -> int:
+        return len(asyncio.all_tasks())
+
+    async def come_and_go() -> None:
+        client = await connect(served.url())
+        await client.socket.send(silence(0.1))  # starts this connection's recognizer
+        await asyncio.sleep(0.2)
+        await client.socket.close()
+
+    def settled(tasks: int, threads: int | None) -> bool:
+        return (not served.hub.live and served.call(count_tasks()) <= tasks
+                and (threads is None or threading.active_count() <= threads))
+
+    counts: list[tuple[int, int]] = []
+    for attempt in range(2):
+        tasks_before, threads_before = served.call(count_tasks()), threading.active_count()
+        asyncio.run(come_and_go())
+        deadline = time.monotonic() + 30
+        while not settled(tasks_before, threads_before if attempt else None) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        counts.append((served.call(count_tasks()) - tasks_before, threading.active_count() - threads_before))
+    assert not served.hub.live
+    assert counts[0][0] == 0 and counts[1] == (0, 0), (counts, [t.name for t in threading.enumerate()])

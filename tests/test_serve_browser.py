@@ -6,6 +6,7 @@ Chromium is driven over the DevTools protocol with the `websockets` client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -16,13 +17,14 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
 
+from tests.conftest import word_error_rate
 from tests.sse_server import Script, SSEServer
 
 pytestmark = pytest.mark.slow
@@ -81,13 +83,12 @@ def voicechat_serve(llm: SSEServer) -> Iterator[tuple[str, subprocess.Popen[byte
                 process.wait()
 
 
-@pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def run_chromium(profile: Path, extra: Sequence[str] = ()) -> Iterator[str]:
     """A headless chromium; yields the DevTools WebSocket URL of its page."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (CI installs it)")
-    profile = tmp_path / "chromium-profile"
-    process = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+    process = subprocess.Popen([CHROMIUM, *FLAGS, *extra, f"--user-data-dir={profile}", "about:blank"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         active = profile / "DevToolsActivePort"
@@ -106,6 +107,12 @@ def chromium(tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[str]:
+    with run_chromium(tmp_path / "chromium-profile") as devtools:
+        yield devtools
 
 
 class DevTools:
@@ -142,23 +149,7 @@ def test_the_page_shows_a_typed_turns_reply(voicechat_serve: tuple[str, Any], ch
     base, _ = voicechat_serve
     llm.queue(Script.reply("Hello from the server. Nice to meet you."))
     url = f"{base}/?token=tok-123&say=" + urllib.parse.quote("Hi there, browser here.")
-
-    async def run() -> tuple[dict[str, Any], list[str]]:
-        async with websockets.connect(chromium, max_size=None) as socket:
-            tools = DevTools(socket)
-            await tools.call("Runtime.enable")
-            await tools.call("Page.enable")
-            await tools.call("Page.navigate", url=url)
-            deadline = time.monotonic() + 60
-            state: dict[str, Any] = {}
-            while time.monotonic() < deadline:
-                state = json.loads(await tools.evaluate(PAGE_STATE) or "{}")
-                if "first audio" in state.get("log", "") or state.get("state") == "error":
-                    break
-                await asyncio.sleep(0.2)
-            return state, tools.exceptions
-
-    state, exceptions = asyncio.run(run())
+    state, exceptions = asyncio.run(watch_page(chromium, url, "first audio"))
     assert state["state"] == "ready" and "Lydia" in state["status"], state
     assert "you: Hi there, browser here." in state["log"]
     assert "Lydia: Hello from the server. Nice to meet you." in state["log"]
@@ -171,21 +162,7 @@ def test_the_page_shows_a_typed_turns_reply(voicechat_serve: tuple[str, Any], ch
 
 def test_the_page_without_the_token_says_it_was_refused(voicechat_serve: tuple[str, Any], chromium: str) -> None:
     base, _ = voicechat_serve
-
-    async def run() -> dict[str, Any]:
-        async with websockets.connect(chromium, max_size=None) as socket:
-            tools = DevTools(socket)
-            await tools.call("Page.navigate", url=f"{base}/")
-            deadline = time.monotonic() + 30
-            state: dict[str, Any] = {}
-            while time.monotonic() < deadline:
-                state = json.loads(await tools.evaluate(PAGE_STATE) or "{}")
-                if state.get("state") == "error":
-                    break
-                await asyncio.sleep(0.2)
-            return state
-
-    state = asyncio.run(run())
+    state, _ = asyncio.run(watch_page(chromium, f"{base}/", None, 30))
     assert state["state"] == "error" and state["status"].startswith("disconnected"), state
 
 
@@ -196,3 +173,56 @@ def test_serve_stops_cleanly_on_ctrl_c(voicechat_serve: tuple[str, Any]) -> None
     text = stderr.decode()
     assert process.returncode == 0, text
     assert "Traceback" not in text and f"voicechat serve: {base}/" in text
+
+
+
+QUESTION = "What is the capital of France?"
+
+
+def microphone_wav(make_speech: Any) -> Path:
+    """The question between silences, as chromium's fake microphone plays it (looped)."""
+    import wave
+
+    speech = make_speech(QUESTION, "question.wav")
+    with wave.open(str(speech)) as source:
+        rate, frames = source.getframerate(), source.readframes(source.getnframes())
+    target = speech.with_name("microphone.wav")
+    with wave.open(str(target), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(bytes(rate) + frames + bytes(rate * 2 * 8))  # 0.5 s, the question, 8 s of silence
+    return target
+
+
+async def watch_page(devtools: str, url: str, done: str | None,
+                     timeout: float = 60) -> tuple[dict[str, Any], list[str]]:
+    """Open `url` and poll the page until its log shows `done` (or the page reports an error)."""
+    async with websockets.connect(devtools, max_size=None) as socket:
+        tools = DevTools(socket)
+        await tools.call("Runtime.enable")
+        await tools.call("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        state: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            state = json.loads(await tools.evaluate(PAGE_STATE) or "{}")
+            if (done is not None and done in state.get("log", "")) or state.get("state") == "error":
+                break
+            await asyncio.sleep(0.2)
+        return state, tools.exceptions
+
+
+def test_the_page_hears_its_microphone_and_answers(voicechat_serve: tuple[str, Any], llm: SSEServer,
+                                                  make_speech: Any, tmp_path: Path) -> None:
+    """getUserMedia -> AudioWorklet -> 16 kHz int16 frames -> the server's recognizer -> a spoken reply."""
+    base, _ = voicechat_serve
+    llm.queue(Script.reply("Paris is the capital of France."))
+    microphone = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                  f"--use-file-for-fake-audio-capture={microphone_wav(make_speech)}"]
+    with run_chromium(tmp_path / "chromium-profile", microphone) as devtools:
+        state, exceptions = asyncio.run(watch_page(devtools, f"{base}/?token=tok-123&mic=1", "first audio", 90))
+    assert "listening" in state["log"], state
+    heard = next(line for line in state["log"].splitlines() if line.startswith("you: "))
+    assert word_error_rate(QUESTION, heard.removeprefix("you: ")) <= 0.2, heard
+    assert "Lydia: Paris is the capital of France." in state["log"] and state["bytes"] > 22050
+    assert exceptions == []

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from voicechat.session import Session
 
 log = logging.getLogger("voicechat.serve")
-MAX_PENDING_AUDIO = 16000 * 2 * 10  # bytes held while the listener starts: 10 s
+MAX_BACKLOG = 16000 * 2 * 10  # bytes of audio held while the listener starts or catches up: 10 s
+CATCH_UP = 2.0  # held audio goes to the recognizer at this multiple of real time, never in one burst
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,11 @@ class Connection:
     profile: str = ""
     names: list[str] = field(default_factory=list)  # the character cards in use, by file name
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)  # every task this connection started
-    _listening: asyncio.Task[None] | None = None
-    _pending: list[bytes] = field(default_factory=list)
+    _listening: asyncio.Task[None] | None = None  # making the recognizer
+    _feeder: asyncio.Task[None] | None = None  # handing it the audio
+    _audio: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
+    _backlog: int = 0  # bytes in _audio
+    _overflowing: bool = False
     _stt_failed: bool = False
 
     async def serve(self) -> None:
@@ -157,16 +161,20 @@ class Connection:
         session = self.session
         if session is None or self._stt_failed or not frame:
             return
-        if session.listener is not None and self._listening is not None and self._listening.done():
-            session.feed(_frame(frame))
+        if self._backlog + len(frame) > MAX_BACKLOG:
+            if not self._overflowing:  # one error per flood, not one per frame
+                self._overflowing = True
+                raise ProtocolError("audio is arriving faster than real time: send 16 kHz frames at the pace "
+                                    "they are recorded (frames are dropped until it catches up)")
             return
-        if sum(map(len, self._pending)) + len(frame) <= MAX_PENDING_AUDIO:
-            self._pending.append(frame)
+        self._overflowing = False
+        self._audio.put_nowait(frame)
+        self._backlog += len(frame)
         if self._listening is None:
             self._listening = self._spawn(self._start_listener(session))
 
     async def _start_listener(self, session: Session) -> None:
-        """The first audio frame makes this connection's recognizer (about a second), then the held frames go."""
+        """The first audio frame makes this connection's recognizer (about a second); audio waits meanwhile."""
         try:
             engines = await self.engines.get(self.profile)
             session.listener = engines.new_listener()
@@ -176,10 +184,18 @@ class Connection:
             session.listener = None
             self.outbox.put(error_event(f"speech recognition is unavailable: {error}; typed turns still work"))
             return
-        pending, self._pending = self._pending, []
-        for frame in pending:
-            session.feed(_frame(frame))
+        self._feeder = self._spawn(self._feed(session))
         self.outbox.put({"type": "listening"})
+
+    async def _feed(self, session: Session) -> None:
+        """Audio to the recognizer as it comes; what was held meanwhile follows at CATCH_UP x real time, since
+        the recognizer's voice detection misses the start of speech handed over in one burst."""
+        while True:
+            frame = await self._audio.get()
+            self._backlog -= len(frame)
+            session.feed(_frame(frame))
+            if not self._audio.empty():
+                await asyncio.sleep(len(frame) / 2 / 16000 / CATCH_UP)
 
     def _on_event(self, event: object) -> None:
         session = self.session
@@ -212,7 +228,12 @@ class Connection:
         if self._listening is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._listening  # a recognizer half made would be left running: let it finish, then stop
-            self._listening, self._pending, self._stt_failed = None, [], False
+        if self._feeder is not None:
+            self._feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feeder
+        self._listening, self._feeder, self._audio, self._backlog = None, None, asyncio.Queue(), 0
+        self._stt_failed = False
         if self.session is not None:
             session, self.session = self.session, None
             await session.stop()

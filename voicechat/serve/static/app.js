@@ -1,5 +1,6 @@
 // voicechat browser client: microphone -> 16 kHz int16 PCM frames, reply PCM -> speakers, transcript on screen.
-// The protocol is in docs/protocol.md. ?token=... passes a server token; ?say=TEXT sends one typed turn.
+// The protocol is in docs/protocol.md. ?token=... passes a server token; ?say=TEXT sends one typed turn;
+// ?mic=1 starts the microphone once connected.
 "use strict";
 
 const RATE = 16000;
@@ -44,6 +45,7 @@ function onEvent(event) {
       setStatus(`connected: ${event.characters.join(", ")} via ${event.llm}`, "ready");
       enable(true);
       if (params.get("say")) send({ type: "text", text: params.get("say") });
+      if (params.get("mic") === "1" && !mic) startMic().catch((error) => line("error", "error", `microphone: ${error.message}`));
       break;
     case "listening": line("note", "", "listening"); break;
     case "speech_started": stopPlayback(); break;
@@ -73,19 +75,24 @@ function onEvent(event) {
 
 function send(message) { if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message)); }
 
+// One output context, made (and resumed) on the first click or key press where possible: browsers keep
+// audio started without a user gesture silent. Reply buffers carry their own rate; the context resamples.
+function ensurePlayer() {
+  if (!player) player = { context: new AudioContext(), rate: 22050, next: 0, sources: [] };
+  player.context.resume().catch(() => {});
+  return player;
+}
+
 function startPlayer(rate) {
-  if (player && player.rate === rate) return;
   stopPlayback();
-  const context = new AudioContext({ sampleRate: rate });
-  context.resume().catch(() => {});
-  player = { context, rate, next: 0, sources: [] };
+  ensurePlayer().rate = rate;
 }
 
 function onAudio(buffer) {
   audioBytes += buffer.byteLength;
   $("audio").textContent = `audio: ${audioBytes} bytes`;
   $("audio").dataset.bytes = String(audioBytes);
-  if (!player) return;
+  if (!player) ensurePlayer();
   const pcm = new Int16Array(buffer);
   const samples = new Float32Array(pcm.length);
   for (let i = 0; i < pcm.length; i++) samples[i] = pcm[i] / 32768;
@@ -133,11 +140,23 @@ function makeResampler(fromRate) {
   };
 }
 
+// A 16 kHz context lets the browser resample the microphone itself (Chrome); where a context at another
+// rate than the microphone's cannot take it (Firefox), the page resamples from the device rate instead.
+function micInput(stream) {
+  let context = null;
+  try {
+    context = new AudioContext({ sampleRate: RATE });
+    return { context, source: context.createMediaStreamSource(stream) };
+  } catch (error) {
+    if (context) context.close();
+    context = new AudioContext();
+    return { context, source: context.createMediaStreamSource(stream) };
+  }
+}
+
 async function startMic() {
   const stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
-  let context;
-  try { context = new AudioContext({ sampleRate: RATE }); } catch (e) { context = new AudioContext(); }
-  const source = context.createMediaStreamSource(stream);
+  const { context, source } = micInput(stream);
   const resampler = makeResampler(context.sampleRate);
   let node;
   if (context.audioWorklet) {
@@ -165,13 +184,13 @@ function stopMic() {
 }
 
 $("mic").onclick = () => {
-  if (player) player.context.resume();
+  ensurePlayer();
   if (mic) stopMic(); else startMic().catch((error) => line("error", "error", `microphone: ${error.message}`));
 };
 $("typed").onsubmit = (event) => {
   event.preventDefault();
   const text = $("text").value.trim();
-  if (text) { if (player) player.context.resume(); send({ type: "text", text }); $("text").value = ""; }
+  if (text) { ensurePlayer(); send({ type: "text", text }); $("text").value = ""; }
 };
 $("interrupt").onclick = () => send({ type: "interrupt" });
 $("reset").onclick = () => send({ type: "reset" });
