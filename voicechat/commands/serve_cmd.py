@@ -56,7 +56,8 @@ def _run(host: str, port: int, profile: str, names: tuple[str, ...], token: str 
     from voicechat.serve.engines import EngineCache
     from voicechat.serve.protocol import WS_MAX_SIZE
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("voicechat.serve").setLevel(logging.INFO)  # connections opened and closed
     engines = EngineCache(overrides)
     loaded = engines.preload(profile)  # a model that cannot load fails here, in one line, before binding
     hub = Hub(ConnectionDefaults(profile, names, pace), engines, token)

@@ -4,8 +4,9 @@
   connection's turns at once.
 - the TTS engine: one per profile, shared through `SharedTTS`, which bounds how many sentences it makes at
   once. Piper loads each model once per process, guards espeak with its own lock and runs onnxruntime
-  sessions concurrently: up to one sentence per CPU core (measured on 2 cores: 25-35% more turns per
-  second with 4 clients than one at a time). Higgs holds one model on one GPU: one sentence at a time.
+  sessions concurrently: up to one sentence per CPU core. (On 2 cores that measured the same as one at a
+  time, 8.3-10.4 turns/s either way with 4 or 8 clients, as onnxruntime spreads one synthesis over both
+  cores; docs/benchmarks.md.) Higgs holds one model on one GPU: one sentence at a time.
   A remote engine (openai-speech) is not bounded.
 - speech recognition: a RealtimeListener per connection (its VAD and turn state are per speaker), made
   when the connection sends its first audio frame, so typed-only clients cost nothing.
