@@ -277,8 +277,8 @@ def test_bad_input_gets_an_error_and_the_connection_stays_up(served: ServerThrea
     assert get_json(served.url("/health"))["status"] == "ok"
 
 
-def test_config_changes_characters_and_reset_forgets(served: ServerThread, llm: SSEServer) -> None:
-    async def run() -> tuple[dict[str, Any], dict[str, Any]]:
+def test_config_changes_characters_and_profile_and_reset_forgets(served: ServerThread, llm: SSEServer) -> None:
+    async def run() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         client = await connect(served.url())
         await client.socket.send(json.dumps({"type": "config", "characters": ["captain"]}))
         config = await client.until("config")
@@ -286,10 +286,16 @@ def test_config_changes_characters_and_reset_forgets(served: ServerThread, llm: 
         await client.socket.send(json.dumps({"type": "reset"}))
         reset = await client.until("reset")
         await client.say("Hello again.")
+        await client.socket.send(json.dumps({"type": "config", "profile": "llamacpp"}))
+        switched = await client.until("ready")
+        await client.say("And now?")
         await client.socket.close()
-        return config, reset
+        return config, reset, switched
 
-    config, reset = asyncio.run(run())
+    config, reset, switched = asyncio.run(run())
+    assert switched["profile"] == "llamacpp" and switched["characters"] == config["characters"]
+    assert llm.requests[2].body["model"] == "local" and len(llm.requests[2].body["messages"]) == 2
+    assert get_json(served.url("/health"))["profiles"] == ["default", "llamacpp"]
     captain = config["characters"][0]
     assert captain != "Lydia" and captain in llm.requests[0].body["messages"][0]["content"]
     assert len(reset["conversation"]) == 32

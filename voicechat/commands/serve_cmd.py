@@ -20,7 +20,8 @@ def serve(
     ),
     token: str | None = typer.Option(
         None, "--token", envvar=TOKEN_ENV, show_envvar=True,
-        help="Clients must send it (?token=... or Authorization: Bearer); required off loopback.",
+        help="Clients must send it (?token=... or Authorization: Bearer); required off loopback. Prefer the "
+        "variable: a flag shows in `ps`.",
     ),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible API URL (overrides the profile)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Model id at the endpoint (overrides the profile)."),

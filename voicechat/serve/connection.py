@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from voicechat.errors import VoicechatError
-from voicechat.events import AudioFrame, TurnFinished, TurnStarted
+from voicechat.events import TurnFinished, TurnStarted
+from voicechat.serve.hearing import Hearing
 from voicechat.serve.protocol import (
     ConfigMessage,
     InterruptMessage,
     ProtocolError,
     ResetMessage,
     TextMessage,
-    check_audio_frame,
     error_event,
     parse_message,
     session_event,
@@ -34,12 +34,11 @@ if TYPE_CHECKING:
     from starlette.websockets import WebSocket
 
     from voicechat.config.models import Character
+    from voicechat.live.listener import RealtimeListener
     from voicechat.serve.engines import EngineCache, Engines
     from voicechat.session import Session
 
 log = logging.getLogger("voicechat.serve")
-MAX_BACKLOG = 16000 * 2 * 10  # bytes of audio held while the listener starts or catches up: 10 s
-CATCH_UP = 2.0  # held audio goes to the recognizer at this multiple of real time, never in one burst
 
 
 @dataclass(frozen=True)
@@ -60,12 +59,7 @@ class Connection:
     profile: str = ""
     names: list[str] = field(default_factory=list)  # the character cards in use, by file name
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)  # every task this connection started
-    _listening: asyncio.Task[None] | None = None  # making the recognizer
-    _feeder: asyncio.Task[None] | None = None  # handing it the audio
-    _audio: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
-    _backlog: int = 0  # bytes in _audio
-    _overflowing: bool = False
-    _stt_failed: bool = False
+    hearing: Hearing | None = None  # the session's microphone audio, once it has sent some
 
     async def serve(self) -> None:
         """Run until the client disconnects; the socket is already accepted."""
@@ -121,8 +115,13 @@ class Connection:
 
     async def _take_message(self, raw: str) -> None:
         message = parse_message(raw)
+        if isinstance(message, ConfigMessage):
+            await self._configure(message)
+            return
         session = self.session
-        assert session is not None
+        if session is None:
+            raise ProtocolError("no conversation is open (a profile switch failed): send a config message with "
+                                "a working profile")
         if isinstance(message, TextMessage):
             await session.submit_text(message.text)
         elif isinstance(message, InterruptMessage):
@@ -131,18 +130,16 @@ class Connection:
             await session.interrupt()
             session.conversation.reset(_load_characters(self.names))  # cards reloaded: edits take effect
             self.outbox.put({"type": "reset", "conversation": session.conversation.conversation_id})
-        elif isinstance(message, ConfigMessage):
-            await self._configure(message)
 
     async def _configure(self, message: ConfigMessage) -> None:
         session = self.session
-        assert session is not None
         names = list(dict.fromkeys(message.characters or self.names))
-        if message.profile and message.profile != self.profile:
+        if session is None or (message.profile and message.profile != self.profile):
+            profile = message.profile or self.profile
             _load_characters(names)  # a bad name fails before the old session goes
-            await self.engines.get(message.profile)
+            await self.engines.get(profile)
             await self._stop_session()
-            await self._open(message.profile, names)
+            await self._open(profile, names)
             return
         if message.characters:
             characters = _load_characters(names)
@@ -157,45 +154,15 @@ class Connection:
                          "characters": [c.name for c in session.conversation.characters]})
 
     def _take_audio(self, frame: bytes) -> None:
-        check_audio_frame(frame)
-        session = self.session
-        if session is None or self._stt_failed or not frame:
+        if self.session is None:
             return
-        if self._backlog + len(frame) > MAX_BACKLOG:
-            if not self._overflowing:  # one error per flood, not one per frame
-                self._overflowing = True
-                raise ProtocolError("audio is arriving faster than real time: send 16 kHz frames at the pace "
-                                    "they are recorded (frames are dropped until it catches up)")
-            return
-        self._overflowing = False
-        self._audio.put_nowait(frame)
-        self._backlog += len(frame)
-        if self._listening is None:
-            self._listening = self._spawn(self._start_listener(session))
+        if self.hearing is None:
+            self.hearing = Hearing(self.session, self.outbox, self._new_listener, self._spawn)
+        self.hearing.take(frame)
 
-    async def _start_listener(self, session: Session) -> None:
-        """The first audio frame makes this connection's recognizer (about a second); audio waits meanwhile."""
-        try:
-            engines = await self.engines.get(self.profile)
-            session.listener = engines.new_listener()
-            await session.start()  # voices are prepared already: this starts the listener and its watcher
-        except Exception as error:  # a recognizer that cannot start must not take typed turns with it
-            self._stt_failed = True
-            session.listener = None
-            self.outbox.put(error_event(f"speech recognition is unavailable: {error}; typed turns still work"))
-            return
-        self._feeder = self._spawn(self._feed(session))
-        self.outbox.put({"type": "listening"})
-
-    async def _feed(self, session: Session) -> None:
-        """Audio to the recognizer as it comes; what was held meanwhile follows at CATCH_UP x real time, since
-        the recognizer's voice detection misses the start of speech handed over in one burst."""
-        while True:
-            frame = await self._audio.get()
-            self._backlog -= len(frame)
-            session.feed(_frame(frame))
-            if not self._audio.empty():
-                await asyncio.sleep(len(frame) / 2 / 16000 / CATCH_UP)
+    async def _new_listener(self) -> RealtimeListener:
+        engines = await self.engines.get(self.profile)
+        return engines.new_listener()
 
     def _on_event(self, event: object) -> None:
         session = self.session
@@ -225,15 +192,9 @@ class Connection:
                     await asyncio.sleep(0.01)
 
     async def _stop_session(self) -> None:
-        if self._listening is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._listening  # a recognizer half made would be left running: let it finish, then stop
-        if self._feeder is not None:
-            self._feeder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._feeder
-        self._listening, self._feeder, self._audio, self._backlog = None, None, asyncio.Queue(), 0
-        self._stt_failed = False
+        if self.hearing is not None:
+            hearing, self.hearing = self.hearing, None
+            await hearing.stop()
         if self.session is not None:
             session, self.session = self.session, None
             await session.stop()
@@ -245,12 +206,6 @@ class Connection:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks = [task for task in self.tasks if not task.done()]
-
-
-def _frame(pcm: bytes) -> AudioFrame:
-    from voicechat.live.sources import make_frame
-
-    return make_frame(pcm)
 
 
 def _sink(session: Session) -> WebSocketSink:
