@@ -3,8 +3,7 @@
     .venv/bin/python bench/say.py [--runs 10]
 
 Measures, for one sentence and the bundled voice, with models already loaded on both sides:
-  first audio  time from asking for speech to the first PCM chunk (voicechat: at the sink; it speaks a
-               long first sentence's first clause early, raw Piper synthesizes the sentence whole)
+  first audio  time from asking for speech to the first PCM chunk (voicechat: at the sink)
   RTF          synthesis seconds per second of audio
 and, as whole processes: `voicechat --help` wall time (and whether torch got imported), and
 `voicechat say TEXT -o -` from process start to the first audio byte on stdout.
@@ -58,7 +57,7 @@ class TimingSink:
 
 
 def voicechat_say(tts: object, text: str) -> tuple[float, float]:
-    """What `voicechat say TEXT` does after loading: split as a reply would be, speak into a sink."""
+    """What `voicechat say TEXT` does after loading: split into sentences, speak them into a sink."""
     from voicechat.speak import sentences_for, speak
 
     start = time.perf_counter()

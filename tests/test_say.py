@@ -142,12 +142,11 @@ def test_a_failing_engine_leaves_no_file(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_say_splits_like_a_streamed_reply() -> None:
+def test_say_speaks_whole_sentences() -> None:
     from voicechat.speak import sentences_for
 
     text = "The weather today is mild and clear, with a light breeze. Dr. Smith paid 3.5 dollars, e.g. for tea."
     assert [(s.text, s.index, s.voice) for s in sentences_for(text, "joe")] == [
-        ("The weather today is mild and clear,", 0, "joe"),  # the first clause goes early
-        ("with a light breeze.", 1, "joe"),
-        ("Dr. Smith paid 3.5 dollars, e.g. for tea.", 2, "joe"),  # later sentences stay whole
+        ("The weather today is mild and clear, with a light breeze.", 0, "joe"),
+        ("Dr. Smith paid 3.5 dollars, e.g. for tea.", 1, "joe"),  # abbreviations and decimals stay whole
     ]
