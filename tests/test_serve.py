@@ -405,3 +405,24 @@ def test_a_client_gone_while_its_recognizer_starts_leaves_nothing_running(served
         counts.append((served.call(count_tasks()) - tasks_before, threading.active_count() - threads_before))
     assert not served.hub.live
     assert counts[0][0] == 0 and counts[1] == (0, 0), (counts, [t.name for t in threading.enumerate()])
+
+
+def test_an_llm_failure_is_reported_in_the_turn_and_the_key_never_shows(
+        llm: SSEServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-test-never-shown-4242"
+    monkeypatch.setenv("OPENROUTER_API_KEY", secret)
+    llm.queue(Script.http_error(401), Script.reply("Working again."))
+    with ServerThread(make_hub(llm)) as server:
+
+        async def run() -> tuple[Client, dict[str, Any], dict[str, Any]]:
+            client = await connect(server.url())
+            failed = await client.say("Hello?")
+            recovered = await client.say("Hello again?")
+            await client.socket.close()
+            return client, failed, recovered
+
+        client, failed, recovered = asyncio.run(run())
+    assert "401" in failed["error"] and "OPENROUTER_API_KEY" in failed["error"]
+    assert recovered["error"] is None and client.replies().endswith("Working again.")
+    assert llm.requests[0].headers["authorization"] == f"Bearer {secret}"  # the key was used...
+    assert all(secret not in json.dumps(event) for event in client.events)  # ...and never sent to the client

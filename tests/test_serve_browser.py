@@ -30,6 +30,7 @@ from tests.sse_server import Script, SSEServer
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
+SECRET = "sk-browser-test-never-logged-77"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run",
          "--autoplay-policy=no-user-gesture-required", "--remote-debugging-port=0"]
@@ -64,7 +65,7 @@ def llm() -> Iterator[SSEServer]:
 def voicechat_serve(llm: SSEServer) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`voicechat serve` in a subprocess on a free port, with a token (as a remote deployment would have)."""
     port = free_port()
-    env = {**os.environ, "VOICECHAT_TOKEN": "tok-123"}
+    env = {**os.environ, "VOICECHAT_TOKEN": "tok-123", "OPENROUTER_API_KEY": SECRET}
     process = subprocess.Popen([sys.executable, "-m", "voicechat", "serve", "--port", str(port), "--base-url",
                                 llm.base_url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
@@ -166,13 +167,28 @@ def test_the_page_without_the_token_says_it_was_refused(voicechat_serve: tuple[s
     assert state["state"] == "error" and state["status"].startswith("disconnected"), state
 
 
-def test_serve_stops_cleanly_on_ctrl_c(voicechat_serve: tuple[str, Any]) -> None:
+def test_serve_logs_connections_not_secrets_and_stops_on_ctrl_c(voicechat_serve: tuple[str, Any]) -> None:
     base, process = voicechat_serve
+
+    async def one_turn() -> str:
+        url = base.replace("http", "ws") + "/ws"
+        async with websockets.connect(url, additional_headers={"Authorization": "Bearer tok-123"}) as client:
+            await client.send(json.dumps({"type": "text", "text": "Hi."}))
+            seen = []
+            while "turn_metrics" not in seen:
+                message = await asyncio.wait_for(client.recv(), 60)
+                if isinstance(message, str):
+                    seen.append(json.loads(message)["type"])
+            return ",".join(seen)
+
+    assert "reply_text" in asyncio.run(one_turn())
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     text = stderr.decode()
     assert process.returncode == 0, text
     assert "Traceback" not in text and f"voicechat serve: {base}/" in text
+    assert SECRET not in text and "tok-123" not in text
+    assert "opened (1 live)" in text and "closed (0 live)" in text
 
 
 
