@@ -426,3 +426,33 @@ def test_an_llm_failure_is_reported_in_the_turn_and_the_key_never_shows(
     assert recovered["error"] is None and client.replies().endswith("Working again.")
     assert llm.requests[0].headers["authorization"] == f"Bearer {secret}"  # the key was used...
     assert all(secret not in json.dumps(event) for event in client.events)  # ...and never sent to the client
+
+
+def test_an_interrupt_stops_a_paced_reply_and_history_keeps_what_was_heard(llm: SSEServer) -> None:
+    from voicechat.llm.conversation import CUT_MARK
+
+    story = " ".join(f"Part {n} of the story is told here." for n in range(1, 16))
+    llm.queue(Script.reply(story), Script.reply("Sure."))
+    with ServerThread(make_hub(llm, pace=True)) as server:
+
+        async def run() -> tuple[Client, dict[str, Any], int]:
+            client = await connect(server.url())
+            await client.socket.send(json.dumps({"type": "text", "text": "Tell me a story."}))
+            await client.until("audio_start")
+            await asyncio.sleep(1.5)  # a sentence or two has played
+            await client.socket.send(json.dumps({"type": "interrupt"}))
+            cut = await client.until("turn_metrics")
+            audio_at_cut = len(client.audio)
+            await client.say("Something else.")
+            await client.socket.close()
+            return client, cut, audio_at_cut
+
+        client, cut, audio_at_cut = asyncio.run(run())
+    complete = [e for e in client.events if e["type"] == "audio_complete"]
+    assert complete[0]["interrupted"] is True and complete[1]["interrupted"] is False
+    assert cut["interrupted"] is True
+    heard = " ".join(s["text"] for s in cut["spoken"])
+    assert heard.startswith("Part 1") and "Part 15" not in heard
+    assert audio_at_cut < 22050 * 2 * 4  # paced: about what had time to play, not the whole story
+    history = llm.requests[1].body["messages"][2]["content"]
+    assert history.endswith(CUT_MARK) and "Part 15" not in history
