@@ -165,6 +165,7 @@ def test_the_page_without_the_token_says_it_was_refused(voicechat_serve: tuple[s
     base, _ = voicechat_serve
     state, _ = asyncio.run(watch_page(chromium, f"{base}/", None, 30))
     assert state["state"] == "error" and state["status"].startswith("disconnected"), state
+    assert "add ?token=... to this page's address" in state["status"]
 
 
 def test_serve_logs_connections_not_secrets_and_stops_on_ctrl_c(voicechat_serve: tuple[str, Any]) -> None:

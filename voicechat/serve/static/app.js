@@ -13,6 +13,7 @@ let player = null; // {context, next, sources}
 let mic = null; // {context, stream, node, resampler}
 let replyLine = null;
 let audioBytes = 0;
+let ready = false;
 
 function line(kind, who, text) {
   const p = document.createElement("p");
@@ -36,12 +37,18 @@ function connect() {
   socket = new WebSocket(`${scheme}://${location.host}/ws${token ? "?token=" + encodeURIComponent(token) : ""}`);
   socket.binaryType = "arraybuffer";
   socket.onmessage = (message) => (typeof message.data === "string" ? onEvent(JSON.parse(message.data)) : onAudio(message.data));
-  socket.onclose = (event) => { enable(false); stopMic(); setStatus(`disconnected (${event.code}${event.reason ? ": " + event.reason : ""})`, "error"); };
+  socket.onclose = (event) => {
+    enable(false);
+    stopMic();
+    const hint = ready ? "" : token ? ": is the token right?" : ": if the server needs a token, add ?token=... to this page's address";
+    setStatus(`disconnected (${event.code}${event.reason ? " " + event.reason : ""})${hint}`, "error");
+  };
 }
 
 function onEvent(event) {
   switch (event.type) {
     case "ready":
+      ready = true;
       setStatus(`connected: ${event.characters.join(", ")} via ${event.llm}`, "ready");
       enable(true);
       if (params.get("say")) send({ type: "text", text: params.get("say") });
