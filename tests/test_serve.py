@@ -456,3 +456,16 @@ def test_an_interrupt_stops_a_paced_reply_and_history_keeps_what_was_heard(llm: 
     assert audio_at_cut < 22050 * 2 * 4  # paced: about what had time to play, not the whole story
     history = llm.requests[1].body["messages"][2]["content"]
     assert history.endswith(CUT_MARK) and "Part 15" not in history
+
+
+def test_a_port_in_use_fails_at_once_in_one_line() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), timeout=60)
+    lines = result.stderr.decode().strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1
+    assert f"127.0.0.1:{port}" in lines[0] and "--port" in lines[0]

@@ -37,12 +37,34 @@ def serve(
     from voicechat.serve.auth import check_bind
 
     check_bind(host, token)
+    _check_port(host, port)
     overrides = {key: value for key, value in (("llm.base_url", base_url), ("llm.model", model)) if value}
     settings = load_profile(profile, overrides)
     names = tuple(dict.fromkeys(character or [DEFAULT_CHARACTER]))
     for voice in {settings.tts.voice, *(load_character(name).voice for name in names)}:
         load_voice(voice)
     _run(host, port, profile, names, token, overrides, not no_pace)
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port in use fails now, in one line, before any model loads."""
+    import socket
+
+    from voicechat.errors import UsageError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise UsageError(f"--host {host} is not an address of this machine ({error.strerror}): use an IP such "
+                         "as 127.0.0.1 or 0.0.0.0") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise UsageError(f"cannot listen on {host}:{port} ({error.strerror}): pick another --port or stop "
+                             "what uses it") from None
 
 
 def _run(host: str, port: int, profile: str, names: tuple[str, ...], token: str | None,
@@ -66,5 +88,11 @@ def _run(host: str, port: int, profile: str, names: tuple[str, ...], token: str 
     err().print(f"voicechat serve: http://{shown}:{port}/ ({loaded.chat.name}, {loaded.tts.name}); "
                 f"WebSocket at /ws{' (token required)' if token else ''}; Ctrl+C stops", markup=False,
                 soft_wrap=True)
-    uvicorn.run(create_app(hub), host=host, port=port, ws_max_size=WS_MAX_SIZE, log_level="warning",
-                lifespan="on")
+    try:
+        uvicorn.run(create_app(hub), host=host, port=port, ws_max_size=WS_MAX_SIZE, log_level="warning",
+                    lifespan="on")
+    finally:
+        if engines.loaded:  # uvicorn stopped before the app's shutdown ran: an embedded LLM server must still go
+            import asyncio
+
+            asyncio.run(engines.aclose())
