@@ -175,9 +175,14 @@ async def embedded(turns: int, folder: Path) -> tuple[list[float], list[float], 
                       on_event=lambda event: _collect(event, finished, onsets, detections))
     plain_feed = session.feed
 
+    last_loud = [0.0]
+
     def feed(frame: AudioFrame) -> None:
-        if frame.level > -45 and len(onsets) == len(detections):
-            onsets.append(time.monotonic())
+        now = time.monotonic()
+        if frame.level > -45:
+            if now - last_loud[0] > 1.0:  # speech after a second of quiet: a new utterance begins
+                onsets.append(now)
+            last_loud[0] = now
         plain_feed(frame)
 
     session.feed = feed  # type: ignore[method-assign]
