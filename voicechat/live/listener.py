@@ -172,3 +172,7 @@ def _quiet_shutdown(recorder: Any) -> None:
     logging.getLogger("realtimestt").setLevel(logging.CRITICAL)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(Exception):
         recorder.shutdown()
+    pipe = getattr(recorder, "parent_stdout_pipe", None)  # its reader thread lives until this closes
+    if pipe is not None:
+        with contextlib.suppress(Exception):
+            pipe.close()
