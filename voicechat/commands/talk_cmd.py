@@ -65,8 +65,9 @@ def talk(
 ) -> None:
     """Talk with one or more characters: by voice (microphone, or --input files) or typed with --text.
 
-    Speaking while a character talks interrupts it (barge-in). Typed: /reset starts over, /quit (or the end
-    of the input) stops. Every finished turn is appended to the transcript.
+    Speaking while a character talks interrupts it (barge-in). Typed: /reset starts over, /quit stops.
+
+    Every finished turn is appended to the transcript.
     """
     from voicechat.config.store import load_character, load_profile
     from voicechat.fileio import check_writable_target
