@@ -188,11 +188,30 @@ async def embedded(turns: int, folder: Path) -> tuple[list[float], list[float], 
     session.feed = feed  # type: ignore[method-assign]
     async with session:
         await run_script(session, inputs)
+    SERVER_PEAK_MB.append(_server_peak_mb(chat))
     await chat.aclose()
     firsts = [e.metrics.first_audio for e in finished if e.metrics.first_audio is not None]  # type: ignore[attr-defined]
     transcripts = [e.metrics.transcript for e in finished if e.metrics.transcript is not None]  # type: ignore[attr-defined]
     delays = [detected - onset for onset, detected in zip(onsets, detections, strict=False)]
     return firsts, transcripts, delays
+
+
+SERVER_PEAK_MB: list[float] = []
+
+
+def _server_peak_mb(chat: object) -> float:
+    """The llama.cpp server's own peak RSS (VmHWM), read before it stops.
+
+    Not RUSAGE_CHILDREN: that also counts every fork of this process (a fork shares its pages, so a
+    child that execs at once still reports this process's size).
+    """
+    process = getattr(getattr(chat, "server", None), "_process", None)
+    if process is None:
+        return 0.0
+    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _collect(event: object, finished: list[object], onsets: list[float], detections: list[float]) -> None:
@@ -221,7 +240,7 @@ def main() -> None:
     print(f"    of which end of speech -> final transcript:                    {summary(transcripts)}")
     print(f"    speech onset -> recognizer reports speech (barge-in detection): {summary(detection)}")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    server = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    server = SERVER_PEAK_MB[0] if SERVER_PEAK_MB else 0.0
     print(f"    peak RSS: this process {own:.0f} MB, LLM server {server:.0f} MB, together {own + server:.0f} MB")
 
 
