@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicechat.events import AudioChunk, TurnFinished, TurnStarted
+from voicechat.events import AudioChunk, TurnStarted
 from voicechat.live.sources import RealTimePacer, make_frame, read_speech_file, silence, split_frames
 from voicechat.session import Session
 
@@ -119,15 +119,3 @@ async def run_script(session: Session, inputs: list[Path], interrupt_after: floa
             await feeding
         session.on_event = previous_handler
     return ScriptResult(session.turns_finished, tuple(failed))
-
-
-def describe(finished: TurnFinished) -> str:
-    metrics = finished.metrics
-    parts = [f"{name} {value * 1000:.0f} ms" for name, value in (
-        ("transcript", metrics.transcript), ("first token", metrics.first_token),
-        ("first sentence", metrics.first_sentence), ("first audio", metrics.first_audio)) if value is not None]
-    tail = " (interrupted)" if finished.interrupted else ""
-    if finished.error:
-        tail += f" (error: {finished.error})"
-    return "latency from end of speech: " + ", ".join(parts) + tail
-
