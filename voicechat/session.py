@@ -87,10 +87,13 @@ class Session:
         await self.stop()
 
     async def start(self) -> None:
+        """Load the voices and start the listener side by side (both work in threads)."""
         voices = {self.default_voice, *self.voices.values()}
-        await asyncio.gather(*(self.tts.prepare(voice) for voice in voices))
+        starting = [self.tts.prepare(voice) for voice in voices]
         if self.listener is not None:
-            await self.listener.start()
+            starting.append(self.listener.start())
+        await asyncio.gather(*starting)
+        if self.listener is not None:
             self._watcher = asyncio.create_task(self._watch_transcripts())
 
     async def stop(self) -> None:
