@@ -150,3 +150,21 @@ def test_say_speaks_whole_sentences() -> None:
         ("The weather today is mild and clear, with a light breeze.", 0, "joe"),
         ("Dr. Smith paid 3.5 dollars, e.g. for tea.", 1, "joe"),  # abbreviations and decimals stay whole
     ]
+
+
+def test_speak_takes_sentences_as_they_arrive(tmp_path: Path) -> None:
+    """A streamed reply: sentences come one by one, and the first is heard before the last exists."""
+    log: list[tuple[str, int]] = []
+
+    async def arriving() -> AsyncIterator[Sentence]:
+        for index, text in enumerate(["First things first.", "Then the second.", "And a third one."]):
+            log.append(("sentence arrives", index))
+            yield Sentence(text, voice="joe", index=index)
+            await asyncio.sleep(0.3)
+
+    sink = RecordingSink(tmp_path / "streamed.wav", log)
+    result = asyncio.run(speak(PiperTTS(TTSSettings()), arriving(), sink))
+    assert result.sentences == 3
+    assert log.index(("sink receives", 0)) < log.index(("sentence arrives", 2))
+    assert word_error_rate("First things first. Then the second. And a third one.",
+                           transcribe_file(tmp_path / "streamed.wav")) <= 0.34

@@ -185,3 +185,27 @@ def test_a_turn_is_spoken_sentence_by_sentence_in_each_characters_voice(tmp_path
         ("Report.", "Captain Reyes", "joe", 2),
     ]
     assert [c.pcm for c in sink.chunks] == [b"Hello there, my friend.", b"Welcome!", b"Report."]
+
+
+def test_the_typed_modes_speaker_speaks_what_it_is_given(tmp_path: Path) -> None:
+    """talk --text's speaker (no audio device in CI, so into a WAV): sentences put while a reply streams."""
+    import asyncio
+
+    from tests.conftest import transcribe_file, word_error_rate
+    from voicechat.audio.sinks import WavFileSink
+    from voicechat.commands.talk_cmd import _Speaker
+    from voicechat.config.models import TTSSettings
+    from voicechat.events import Sentence
+    from voicechat.tts.piper import PiperTTS
+
+    target = tmp_path / "spoken.wav"
+
+    async def run() -> None:
+        speaker = _Speaker(PiperTTS(TTSSettings()), lambda: WavFileSink(target))
+        speaker.put_all([Sentence("Good morning to you.", "Lydia", "lydia", 0)])
+        await asyncio.sleep(0.2)
+        speaker.put_all([Sentence("The coffee is ready.", "Lydia", "lydia", 1)])
+        await speaker.finish()
+
+    asyncio.run(run())
+    assert word_error_rate("Good morning to you. The coffee is ready.", transcribe_file(target)) <= 0.25

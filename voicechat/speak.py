@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 
 from voicechat.audio.sinks import AudioSink
@@ -33,15 +33,20 @@ class SpeechResult:
     elapsed: float
 
 
-async def speak(tts: TextToSpeech, sentences: Iterable[Sentence], sink: AudioSink) -> SpeechResult:
-    """Synthesize sentence after sentence while the sink consumes; the sink is closed, or aborted on error."""
+async def speak(
+    tts: TextToSpeech, sentences: Iterable[Sentence] | AsyncIterable[Sentence], sink: AudioSink
+) -> SpeechResult:
+    """Synthesize sentence after sentence while the sink consumes; the sink is closed, or aborted on error.
+
+    `sentences` may be a list (`say`) or arrive over time (a reply being streamed).
+    """
     queue: asyncio.Queue[AudioChunk | None] = asyncio.Queue(maxsize=PREFETCH_CHUNKS)
     started = time.perf_counter()
     count = 0
 
     async def produce() -> None:
         nonlocal count
-        for sentence in sentences:
+        async for sentence in _each(sentences):
             count += 1
             async for chunk in tts.stream(sentence):
                 await queue.put(chunk)
@@ -63,6 +68,15 @@ async def speak(tts: TextToSpeech, sentences: Iterable[Sentence], sink: AudioSin
         raise
     await sink.close()
     return SpeechResult(count, audio_seconds, first_audio, time.perf_counter() - started)
+
+
+async def _each(sentences: Iterable[Sentence] | AsyncIterable[Sentence]) -> AsyncIterator[Sentence]:
+    if isinstance(sentences, AsyncIterable):
+        async for sentence in sentences:
+            yield sentence
+    else:
+        for sentence in sentences:
+            yield sentence
 
 
 async def _next_chunk(queue: asyncio.Queue[AudioChunk | None], producer: asyncio.Task[None]) -> AudioChunk | None:

@@ -9,7 +9,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -251,13 +251,17 @@ class _ReplyPrinter:
 
 
 class _Speaker:
-    """Speaks sentences in order as they are put, the sink opened on the first and closed at `finish`."""
+    """Speaks sentences in order as they are put, through `speak`; `finish` waits until all are heard."""
 
     def __init__(self, tts: TextToSpeech, make_sink: Callable[[], AudioSink]) -> None:
-        self.tts = tts
-        self.make_sink = make_sink
+        from voicechat.speak import speak
+
         self.queue: asyncio.Queue[Sentence | None] = asyncio.Queue()
-        self.task = asyncio.create_task(self._run())
+        self.task = asyncio.create_task(speak(tts, self._sentences(), make_sink()))
+
+    async def _sentences(self) -> AsyncIterator[Sentence]:
+        while (sentence := await self.queue.get()) is not None:
+            yield sentence
 
     def put_all(self, sentences: list[Sentence]) -> None:
         for sentence in sentences:
@@ -266,17 +270,3 @@ class _Speaker:
     async def finish(self) -> None:
         self.queue.put_nowait(None)
         await self.task
-
-    async def _run(self) -> None:
-        sink: Any = None
-        try:
-            while (sentence := await self.queue.get()) is not None:
-                sink = sink or self.make_sink()
-                async for chunk in self.tts.stream(sentence):
-                    await sink.write(chunk)
-        except BaseException:
-            if sink is not None:
-                await sink.abort()
-            raise
-        if sink is not None:
-            await sink.close()
