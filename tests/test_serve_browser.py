@@ -55,6 +55,16 @@ def wait_for(check: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"{what} within {timeout} s")
 
 
+def stop(process: subprocess.Popen[bytes], how: signal.Signals, grace: float) -> None:
+    """Ask a child to stop with `how`; kill it if it has not within `grace` seconds."""
+    process.send_signal(how)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture
 def llm() -> Iterator[SSEServer]:
     with SSEServer() as server:
@@ -76,12 +86,7 @@ def voicechat_serve(llm: SSEServer) -> Iterator[tuple[str, subprocess.Popen[byte
         yield base, process
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, signal.SIGINT, 30)
 
 
 @contextlib.contextmanager
@@ -102,12 +107,7 @@ def run_chromium(profile: Path, extra: Sequence[str] = ()) -> Iterator[str]:
 
         yield wait_for(page, 30, "chromium's page target")
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, signal.SIGTERM, 20)
 
 
 @pytest.fixture
