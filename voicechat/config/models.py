@@ -14,6 +14,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class EmbeddedSettings(_Strict):
+    """`[llm.embedded]`: what the bundled SmolLM2-135M is run with instead of [llm]'s sampling, cap and stops."""
+
+    temperature: float = Field(0.8, ge=0.0, le=2.0, description="sampling temperature")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="nucleus sampling mass")
+    top_k: int = Field(40, ge=0, le=1000, description="sample from the k likeliest tokens (0: off)")
+    min_p: float = Field(0.05, ge=0.0, le=1.0, description="minimum token probability relative to the top one")
+    repetition_penalty: float = Field(1.1, gt=0.0, le=2.0, description="multiplicative repetition penalty")
+    max_tokens: int = Field(400, ge=1, le=32768, description="longest reply, in tokens")
+    stop: tuple[str, ...] = Field((), max_length=4, description="stop sequences: the model ends its reply before one")
+
+
 class LLMSettings(_Strict):
     """The seed's ModelSettings plus the endpoint to send them to."""
 
@@ -40,6 +52,16 @@ class LLMSettings(_Strict):
         3000, ge=64, le=1_000_000, description="most past tokens sent with each request (estimated, 4 chars each)"
     )
     n_threads: int = Field(1, ge=1, le=256, description="CPU threads of the embedded offline model")
+    reply_sentences: int = Field(
+        3, ge=0, le=100, description="most sentences in a spoken reply, which ends on its last whole one (0: no limit)"
+    )
+    reply_words: int = Field(
+        60, ge=0, le=5000, description="most words in a spoken reply, ended on its last whole sentence (0: no limit)"
+    )
+    stop: tuple[str, ...] = Field((), max_length=4, description="stop sequences: the model ends its reply before one")
+    embedded: EmbeddedSettings = Field(
+        default_factory=EmbeddedSettings, description="the offline model's own sampling, cap and stops"
+    )
 
 
 class STTSettings(_Strict):
@@ -166,11 +188,21 @@ class Profile(_Strict):
     tts: TTSSettings = TTSSettings()
 
 
+class Example(_Strict):
+    """`[[examples]]` in a card: a line the user might say and how the character answers it."""
+
+    user: str = Field(min_length=1, description="what the user says")
+    reply: str = Field(min_length=1, description="the character's answer, as it should sound")
+
+
 class Character(_Strict):
     name: str = Field(min_length=1, max_length=64, description="display name, also the reply tag")
     persona: str = Field(min_length=1, description="who the character is and how they speak")
     voice: str = Field(DEFAULT_VOICE, description="voice name from voices/")
     greeting: str = Field("", description="first line the character says")
+    examples: tuple[Example, ...] = Field(
+        (), max_length=8, description="short exchanges in the character's voice, sent before the conversation"
+    )
 
 
 class PiperVoiceOptions(_Strict):

@@ -4,20 +4,29 @@ A sentence is complete when pysbd sees the next one begin (so "Dr. Smith", "3.5"
 never end one). The first sentence of a reply may go early, at a clause break (", " "; " ": " " — ")
 once it is long enough to speak, so speech starts sooner. A change of character ends the sentence, and a
 run-on with no sentence end is cut at its last clause break once it grows past MAX_PENDING_CHARS.
+A `SentenceEnd` delta (sent by the reply budget, which already knows the sentence is whole) completes the
+sentence at once, without waiting for the next one to begin.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass
 
 from voicechat.events import Sentence, TextDelta
 from voicechat.text.sentences import segment
 
 FIRST_CLAUSE_CHARS = 20
 MAX_PENDING_CHARS = 300  # a run-on longer than this is spoken up to its last clause break (or word)
-_MAYBE_END = re.compile("[.!?\u2026\n][\"'\u201d\u2019)\\]]*\\s+\\S")
+MAYBE_END = re.compile("[.!?\u2026\n][\"'\u201d\u2019)\\]]*\\s+\\S")
 _CLAUSE_BREAK = re.compile("[,;:\u2014\u2013](?=\\s+\\S)")
+
+
+
+@dataclass(frozen=True)
+class SentenceEnd(TextDelta):
+    """The last piece of a sentence known to be whole: what was held of it, and the space after it."""
 
 
 class SentenceStreamer:
@@ -46,6 +55,8 @@ class SentenceStreamer:
             ready += self.finish()
             self._character = delta.character
         self._buffer += delta.text
+        if isinstance(delta, SentenceEnd):
+            return ready + self.finish()
         if not delta.text.strip():
             return ready
         ready += self._complete_sentences()
@@ -61,7 +72,7 @@ class SentenceStreamer:
         return [self._make(piece) for piece in segment(text, self.language) if piece.strip()]
 
     def _complete_sentences(self) -> list[Sentence]:
-        if not _MAYBE_END.search(self._buffer):
+        if not MAYBE_END.search(self._buffer):
             return []
         pieces = segment(self._buffer, self.language)
         if len(pieces) < 2:
