@@ -7,7 +7,7 @@ import sys
 import typer
 
 from voicechat import __version__
-from voicechat.commands import config_cmds, say_cmd, serve_cmd, status_cmds, talk_cmd, transcribe_cmd
+from voicechat.commands import config_cmds, history_cmd, say_cmd, serve_cmd, status_cmds, talk_cmd, transcribe_cmd
 from voicechat.errors import VoicechatError
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.add_typer(config_cmds.characters_app, name="characters")
 app.command("devices")(status_cmds.devices)
 app.command("doctor")(status_cmds.doctor)
 app.command("serve")(serve_cmd.serve)
+app.add_typer(history_cmd.history_app, name="history")
 
 
 def main() -> None:
