@@ -1,0 +1,150 @@
+"""The README and docs/*.md against the program: commands, options, settings, defaults and error texts.
+
+No models load; every check asks the real CLI (Click's parser behind the Typer app) or the real config
+loader, so a doc line that stops being true fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.doccheck import checks_cli, checks_messages, checks_settings, cli, markdown, messages, shell
+from tests.doccheck.markdown import Doc
+
+REPO = Path(__file__).resolve().parent.parent
+DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+Check = Callable[[list[Doc]], list[str]]
+
+CHECKS: dict[str, Check] = {
+    "command lines in code blocks": checks_cli.command_line_problems,
+    "voicechat commands in prose": checks_cli.inline_command_problems,
+    "options named in a command's section": checks_cli.option_span_problems,
+    "the command table": checks_cli.command_table_problems,
+    "profile keys and values": checks_settings.key_problems,
+    "defaults stated in prose": checks_settings.prose_default_problems,
+    "defaults tables": checks_settings.defaults_table_problems,
+    "TOML examples": checks_settings.toml_problems,
+    "VOICECHAT_* variables": checks_settings.environment_problems,
+    "ports of packaged profiles": checks_settings.profile_port_problems,
+    "packaged names": checks_settings.packaged_list_problems,
+    "troubleshooting messages": checks_messages.troubleshooting_problems,
+}
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[Doc]:
+    return [markdown.parse(path) for path in DOC_FILES]
+
+
+def _fake_doc(tmp_path: Path, text: str) -> list[Doc]:
+    path = tmp_path / "README.md"
+    path.write_text(text, encoding="utf-8")
+    return [markdown.parse(path)]
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_docs_tell_the_truth(docs: list[Doc], name: str) -> None:
+    problems = CHECKS[name](docs)
+    assert not problems, f"{name}:\n" + "\n".join(problems)
+
+
+def test_the_docs_hold_command_lines_to_check(docs: list[Doc]) -> None:
+    found, _ = checks_cli.code_invocations(docs)
+    assert len(found) >= 20, "the code-block scan found too few voicechat lines: is the parser broken?"
+    assert {args[0] for _, invocation in found if (args := invocation.args)} >= {"say", "transcribe", "talk"}
+
+
+# --- the checker itself: made-up things fail it ---
+
+@pytest.mark.parametrize("args, complaint", [
+    (["say", "hi", "--loudness", "3"], "--loudness"),
+    (["sing", "hi"], "sing"),
+    (["profiles", "frobnicate"], "frobnicate"),
+    (["serve", "--port", "eighty"], "--port"),
+    (["talk", "--interrupt-after", "-1"], "--interrupt-after"),
+    (["transcribe"], "paths"),
+    (["say", "hi", "there"], "there"),
+])
+def test_cli_check_refuses_what_the_program_refuses(args: list[str], complaint: str) -> None:
+    with pytest.raises(cli.DocError, match=complaint):
+        cli.check(args)
+
+
+@pytest.mark.parametrize("args", [
+    ["say", "hi", "-o", "-"], ["--help"], ["talk", "--help"], ["profiles", "new", "x", "--set", "a=b"],
+    ["--version"], ["transcribe", "a.wav", "-f", "json", "--word-timestamps"],
+])
+def test_cli_check_accepts_real_lines(args: list[str]) -> None:
+    cli.check(args)
+
+
+def test_prose_placeholders_stand_for_values_and_commands() -> None:
+    cli.check(["talk", "--interrupt-after", "SECONDS"], lenient=True)
+    cli.check(["COMMAND", "--help"], lenient=True)
+    cli.check(["profiles"], lenient=True)
+    cli.check(["profiles", "new", "gpu", "...", "--whatever"], lenient=True)
+    with pytest.raises(cli.DocError):
+        cli.check(["COMMAND", "--bogus"], lenient=True)
+
+
+def test_shell_lines_split_into_voicechat_invocations() -> None:
+    line = ('VOICECHAT_PROFILE=fast .venv/bin/voicechat say "a # b" -o - | aplay && '
+            'voicechat talk --text > out.txt  # a comment')
+    found = shell.invocations(line)
+    assert [(each.env, each.args) for each in found] == [
+        ({"VOICECHAT_PROFILE": "fast"}, ["say", "a # b", "-o", "-"]),
+        ({}, ["talk", "--text"]),
+    ]
+    assert found[0].comment == "a comment"
+    assert shell.invocations("python -m voicechat devices; echo done")[0].args == ["devices"]
+    assert shell.invocations("pip install voicechat-extra") == []
+
+
+def test_a_made_up_option_or_command_in_a_readme_fails(tmp_path: Path) -> None:
+    docs = _fake_doc(tmp_path, "\n".join([
+        "## voicechat say", "", "```bash",
+        "voicechat say hi -o x.wav   # fine",
+        "echo hi | voicechat say - --loudness 3 | aplay",
+        "voicechat sing hi",
+        "```", "",
+        "Use `--shout` for more, or `voicechat talk --nope`.", "",
+    ]))
+    problems = checks_cli.command_line_problems(docs) + checks_cli.inline_command_problems(docs)
+    problems += checks_cli.option_span_problems(docs)
+    assert len(problems) == 4, problems
+    for word, problem in zip(["--loudness", "sing", "--nope", "--shout"], problems, strict=True):
+        assert word in problem
+
+
+def test_wrong_settings_claims_fail(tmp_path: Path) -> None:
+    docs = _fake_doc(tmp_path, "\n".join([
+        "**Settings** (`[tts.higgs]`):", "",
+        "| key | default | what |", "|---|---|---|",
+        "| `top_k`, `seed` | 50, 7 | sampling |", "",
+        "Your turn ends after `stt.end_of_turn_silence` seconds (0.6 by default). Set `llm.temprature`,",
+        "or `llm.top_p = 3.0`, or `VOICECHAT_LLM_TOPP=1`.", "",
+        "```toml", "[llm]", "temprature = 0.5", "```", "",
+        "```toml", "[tts.openai-speech]", 'model = "x"   # default tts-1', "```", "",
+        "```bash", "voicechat serve  # http://127.0.0.1:9999/", "```", "",
+        "| symptom | fix |", "|---|---|",
+        "| `Higgs needs a GPU badly` | buy one |",
+        "| `unknown key 'llm.temperature' (known keys: ...)` | fix |", "",
+    ]))
+    problems = [problem for check in CHECKS.values() for problem in check(docs)]
+    for expected in ["`seed`", "0.6", "llm.temprature", "llm.top_p = 3.0", "VOICECHAT_LLM_TOPP",
+                     "no valid profile", "tts-1", "9999", "Higgs needs a GPU badly", "llm.temperature"]:
+        assert any(expected in problem for problem in problems), (expected, problems)
+
+
+def test_message_search_fills_gaps_on_both_sides(tmp_path: Path) -> None:
+    (tmp_path / "code.py").write_text(
+        'def fail(kind, name, known):\n    raise ValueError(f"unknown {kind} \'{name}\': known {kind}s are {known}")\n'
+    )
+    sources = messages.source_patterns(tmp_path)
+    assert messages.found_in("unknown voice 'x': known voices are ...", sources)
+    assert not messages.found_in("unknown voice 'x': try one of ...", sources)
+    assert messages.matches("answered 404: ...", "server at URL answered 404: not found")
+    assert not messages.matches("answered 404: ...", "server answered 500: oops")
