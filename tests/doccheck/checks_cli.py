@@ -143,3 +143,21 @@ def command_table_problems(docs: list[Doc]) -> list[str]:
             if missing:
                 problems.append(f"{doc.where(table.line_no)}: the command table leaves out {', '.join(missing)}")
     return problems
+
+
+def option_table_problems(docs: list[Doc]) -> list[str]:
+    """A table headed by an option (`--format`) whose row says "(default)" names the option's real default."""
+    problems = []
+    for doc in docs:
+        for table in doc.tables:
+            command = command_in(table.heading)
+            header = spans_in(table.header[0]) if table.header else []
+            param = cli.find_option(command, header[0].split()[0]) if command and header else None
+            if param is None or param.default is None:
+                continue
+            for row in table.rows:
+                values = spans_in(row[0])
+                if "(default)" in row[0] and values and values[0] != str(param.default):
+                    problems.append(f"{doc.where(table.line_no)}: `{values[0]}` is marked the default of "
+                                    f"{header[0]}, which defaults to {param.default!r}")
+    return problems

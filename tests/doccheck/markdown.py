@@ -32,12 +32,13 @@ class Span:
 
 @dataclass(frozen=True)
 class Table:
-    """A pipe table: header cells, body rows of cells (raw Markdown), and the prose just before it."""
+    """A pipe table: header cells, body rows of cells (raw Markdown), the prose just before it, its heading."""
 
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     line_no: int
     before: str
+    heading: str = ""
 
 
 @dataclass
@@ -107,7 +108,7 @@ def _collect_prose(doc: Doc, prose: list[tuple[int, str]]) -> None:
         else:
             if table:
                 context = paragraph or ([(0, doc.paragraphs[-1][1])] if doc.paragraphs else [])
-                doc.tables.append(_table(table, context))
+                doc.tables.append(_table(table, context, heading))
                 table = []
             if line.strip() and not found:
                 paragraph.append((number, line))
@@ -118,7 +119,7 @@ def _collect_prose(doc: Doc, prose: list[tuple[int, str]]) -> None:
             doc.spans.append(Span(text, number, heading, line))
 
 
-def _table(rows: list[tuple[int, str]], paragraph: list[tuple[int, str]]) -> Table:
+def _table(rows: list[tuple[int, str]], paragraph: list[tuple[int, str]], heading: str) -> Table:
     body = [cells(text) for _, text in rows[2:]] if len(rows) > 1 else []
     before = " ".join(text.strip() for _, text in paragraph[-3:])
-    return Table(cells(rows[0][1]), tuple(body), rows[0][0], before)
+    return Table(cells(rows[0][1]), tuple(body), rows[0][0], before, heading)
