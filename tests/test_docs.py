@@ -141,6 +141,21 @@ def test_wrong_settings_claims_fail(tmp_path: Path) -> None:
         assert any(expected in problem for problem in problems), (expected, problems)
 
 
+def test_true_statements_of_every_kind_pass(tmp_path: Path) -> None:
+    docs = _fake_doc(tmp_path, "\n".join([
+        "## voicechat profiles", "",
+        "`talk` speaks with Piper by default; `stt.beam_size` 5 by default. `list` has no options.", "",
+        "```toml", "[project]", 'name = "not-voicechat"', "```", "",
+        "```toml", "[llm]", "temperature = 0.5", "[stt]", "end_of_turn_silence = 0.45   # default 0.45", "```", "",
+        "```console", "$ VOICECHAT_STT_END_OF_TURN_SILENCE=0.3 voicechat talk --text \\", "    --no-audio",
+        "$ voicechat profiles new x --from default --set llm.top_k=40 && voicechat profiles show x", "```", "",
+        "Use `--from` and `--set KEY=VALUE`; `voicechat say TEXT -o -` or `voicechat COMMAND --help`.", "",
+        "| symptom | fix |", "|---|---|", "| `unknown voice 'x': known voices are ...` | pick one |", "",
+    ]))
+    problems = [problem for check in CHECKS.values() for problem in check(docs)]
+    assert not problems, problems
+
+
 def test_message_search_fills_gaps_on_both_sides(tmp_path: Path) -> None:
     (tmp_path / "code.py").write_text(
         'def fail(kind, name, known):\n    raise ValueError(f"unknown {kind} \'{name}\': known {kind}s are {known}")\n'

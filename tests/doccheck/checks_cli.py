@@ -103,7 +103,8 @@ def commands_named(line: str) -> list[cli.Command]:
 
 
 def option_span_problems(docs: list[Doc]) -> list[str]:
-    """`--model ID` in a command's section is an option of that command (or of one the same line names)."""
+    """`--model ID` in a command's section is an option of that command (or of one of its subcommands, or of
+    a command the same line names)."""
     problems = []
     for doc in docs:
         for span in doc.spans:
@@ -118,7 +119,8 @@ def option_span_problems(docs: list[Doc]) -> list[str]:
 def _option_error(span: Span, command: cli.Command) -> str | None:
     words = simple_commands(span.text)[0]
     first_error = None
-    for candidate in [command, *commands_named(span.line)]:
+    subcommands = list(command.commands.values()) if cli.is_group(command) else []
+    for candidate in [command, *subcommands, *commands_named(span.line)]:
         try:
             cli.check_option_span(candidate, words)
             return None

@@ -53,14 +53,18 @@ def key_problems(docs: list[Doc]) -> list[str]:
     return problems
 
 
-def _default_problem(key: str, claimed_text: str, defaults: dict[str, Any] | None = None) -> str | None:
-    """None when `key` (dotted, or a bare name found in one section) defaults to the claimed value."""
+def _default_problem(key: str, claimed_text: str, defaults: dict[str, Any] | None = None,
+                     bare_may_be_prose: bool = False) -> str | None:
+    """None when `key` (dotted, or a bare name found in some section) defaults to the claimed value.
+
+    `bare_may_be_prose`: in running text "`talk` speaks with Piper by default" names no key at all.
+    """
     defaults = settings.packaged_default() if defaults is None else defaults
     claimed = settings.toml_value(claimed_text)
     keys = [key] if "." in key else settings.paths_named(key, defaults)
     actual = [settings.lookup(defaults, each) for each in keys]
     if not any(value is not settings.MISSING for value in actual):
-        return f"no such key {key}"
+        return None if bare_may_be_prose and "." not in key else f"no such key {key}"
     if any(settings.same(claimed, value) for value in actual):
         return None
     return f"{key} defaults to {' / '.join(repr(value) for value in actual)}, not {claimed!r}"
@@ -73,7 +77,7 @@ def prose_default_problems(docs: list[Doc]) -> list[str]:
         for line_no, text in doc.paragraphs:
             for claim in _DEFAULT_CLAIM.finditer(text):
                 value = claim.group("quoted") if claim.group("quoted") is not None else claim.group("bare")
-                if error := _default_problem(claim.group("key"), value):
+                if error := _default_problem(claim.group("key"), value, bare_may_be_prose=True):
                     problems.append(f"{doc.where(line_no)}: '{claim.group(0)}': {error}")
     return problems
 
@@ -141,6 +145,8 @@ def toml_problems(docs: list[Doc]) -> list[str]:
             except tomllib.TOMLDecodeError as decode:
                 problems.append(f"{where}: not valid TOML: {decode}")
                 continue
+            if not kind:
+                continue  # not one of voicechat's files
             if error:
                 problems.append(f"{where}: the example is no valid {kind}: {error}")
                 continue

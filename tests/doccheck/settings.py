@@ -97,7 +97,8 @@ def environment_error(variable: str, value: str) -> str | None:
 
 
 def toml_error(text: str) -> tuple[str, str | None]:
-    """(kind, None) for the first of profile, voice, character that accepts the TOML; else the closest refusal."""
+    """(kind, None) for the first of profile, voice, character that accepts the TOML; else the closest
+    refusal; ("", None) for TOML that shares no top-level key with any of them (someone else's file)."""
     data = tomllib.loads(text)
     errors = {}
     for kind, model in KINDS.items():
@@ -107,6 +108,8 @@ def toml_error(text: str) -> tuple[str, str | None]:
         except UsageError as error:
             errors[kind] = str(error)
     closest = max(KINDS, key=lambda kind: len(set(data) & set(KINDS[kind].model_fields)))
+    if not set(data) & set(KINDS[closest].model_fields):
+        return "", None
     return closest, errors[closest]
 
 
