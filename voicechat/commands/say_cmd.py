@@ -42,8 +42,11 @@ def say(
     from voicechat.config.store import load_voice
     from voicechat.speak import sentences_for, speak
     from voicechat.tts.registry import create_tts
+    from voicechat.voices_new import piper_note
 
-    load_voice(settings.voice)  # unknown voice: fail before any model loads
+    note = piper_note(load_voice(settings.voice), settings.engine)  # unknown voice: fail before any model loads
+    if note:
+        err().print(f"note: {note}", markup=False, soft_wrap=True)
     tts = create_tts(settings)
     result = asyncio.run(speak(tts, sentences_for(spoken, settings.voice), sink_factory()))
     if target_name:
