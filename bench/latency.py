@@ -1,40 +1,61 @@
-"""Voice-loop latency: end of speech -> first audio, and barge-in reaction, over scripted turns.
+"""Voice-loop latency: end of speech -> first audio, turn taking, and barge-in reaction, over scripted turns.
 
-    .venv/bin/python bench/latency.py [--turns 20] [--skip-embedded]
+    .venv/bin/python bench/latency.py [--turns 20] [--skip-embedded] [--skip-baseline] [--skip-turn-taking]
 
 (a) pipeline overhead: the real Session with instant stand-in stages (a listener that hands over a final
     transcript, a model that answers at once, a TTS that returns a chunk at once): final transcript ->
     first audio chunk at the sink. This is the Session's own cost.
 (b) embedded models: real speech (Piper) fed at real-time pace to RealtimeSTT over tiny.en, SmolLM2 through
-    the local llama.cpp server, Piper: end of speech -> first audio chunk at the sink. Peak RSS of this
-    process and of the LLM server are reported too.
+    the local llama.cpp server, Piper: end of speech -> first audio chunk at the sink, split by stage, with
+    the default profile's turn detection. In the same run, the same questions through a baseline written
+    from the libraries' own examples (bench/voice_baseline.py): RealtimeSTT text() -> the full LLM reply ->
+    Piper -> play. Peak RSS of this process and of the LLM server are reported too.
 (c) barge-in: during a long reply played at real-time pace, the listener reports speech; time until the
     sink was told to drop its audio, and whether anything was written after.
+(d) turn taking (bench/turn_quality.py): utterances with a thinking pause inside and complete questions,
+    through the listener alone, with smart turn detection and with a fixed silence: premature cut-offs and
+    the wait after complete questions.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from voicechat.config.models import Character
-from voicechat.events import AudioChunk, AudioFrame, Sentence, TranscriptEvent, TranscriptKind, TurnFinished
+from voicechat.events import (
+    AudioChunk,
+    AudioFrame,
+    Sentence,
+    TranscriptEvent,
+    TranscriptKind,
+    TurnFinished,
+    TurnMetrics,
+    TurnStarted,
+)
 from voicechat.llm.base import ChatMessage
 from voicechat.llm.conversation import Conversation
 
 LYDIA = Character(name="Lydia", persona="A friendly librarian who answers in one short sentence.", voice="joe")
 QUESTIONS = [
     "What is the capital of France?", "Name a color of the sky.", "How many legs does a cat have?",
-    "What do bees make?", "Say something about the moon.",
+    "What do bees make?", "Say something about the moon.", "Can you recommend a good book?",
+    "Why is the sea salty?", "What time do owls wake up?", "Tell me a fun fact about dogs.",
+    "How far away is the sun?", "What should I cook for dinner tonight?", "Which planet is the largest?",
+    "Do you like music?", "How do airplanes stay in the air?", "What is your favorite season?",
+    "Give me a word that rhymes with cat.", "Where do penguins live?", "How many days are in a year?",
+    "What is the opposite of cold?", "Could you say hello to my friend?",
 ]
 
 
@@ -152,27 +173,34 @@ async def barge_in(trials: int) -> tuple[list[float], int]:
     return reactions, late_writes
 
 
-async def embedded(turns: int, folder: Path) -> tuple[list[float], list[float], list[float]]:
-    from tests.conftest import synthesize_wav
-    from voicechat.config.models import LLMSettings, TTSSettings
-    from voicechat.live.listener import ListenerSettings, RealtimeListener, resolve_model_dir
+@dataclass(frozen=True)
+class EmbeddedRun:
+    metrics: list[TurnMetrics]
+    onset_delays: list[float]  # speech onset -> recognizer reports speech (the barge-in signal)
+    texts: list[str]
+
+
+async def embedded(inputs: list[Path]) -> EmbeddedRun:
+    from voicechat.config.models import LLMSettings, Profile, TTSSettings
+    from voicechat.live.listener import RealtimeListener, listener_settings, resolve_model_dir
     from voicechat.live.playback import Playback
     from voicechat.live.scripted import run_script
     from voicechat.llm.registry import create_chat_model
     from voicechat.session import Session, SessionOptions
     from voicechat.tts.piper import PiperTTS
 
-    inputs = [synthesize_wav(QUESTIONS[i % len(QUESTIONS)], folder / f"q{i}.wav") for i in range(turns)]
     onsets: list[float] = []  # when each input's speech began reaching the recognizer
     detections: list[float] = []  # when the recognizer reported speech (the barge-in signal)
     chat = await asyncio.to_thread(create_chat_model, LLMSettings(max_tokens=48), {})
+    CHAT.append(chat)
     model_dir = resolve_model_dir("bundled")
-    finished: list[object] = []
+    finished: list[TurnFinished] = []
+    texts: list[str] = []
     session = Session(conversation=Conversation(chat, [LYDIA], "Ada", history_turns=2),
-                      listener=RealtimeListener(ListenerSettings(model_dir, model_dir)),
+                      listener=RealtimeListener(listener_settings(Profile().stt, model_dir)),
                       tts=PiperTTS(TTSSettings()), playback=Playback(TimingSink(), pace=False),
                       voices={"Lydia": "joe"}, default_voice="joe", options=SessionOptions(full_duplex=True),
-                      on_event=lambda event: _collect(event, finished, onsets, detections))
+                      observers=[lambda event: _collect(event, finished, texts, onsets, detections)])
     plain_feed = session.feed
 
     last_loud = [0.0]
@@ -187,13 +215,13 @@ async def embedded(turns: int, folder: Path) -> tuple[list[float], list[float], 
 
     session.feed = feed  # type: ignore[method-assign]
     async with session:
-        await run_script(session, inputs)
+        await run_script(session, inputs, whole=False)  # a live user's turn: nothing holds it open
     SERVER_PEAK_MB.append(_server_peak_mb(chat))
-    await chat.aclose()
-    firsts = [e.metrics.first_audio for e in finished if e.metrics.first_audio is not None]  # type: ignore[attr-defined]
-    transcripts = [e.metrics.transcript for e in finished if e.metrics.transcript is not None]  # type: ignore[attr-defined]
     delays = [detected - onset for onset, detected in zip(onsets, detections, strict=False)]
-    return firsts, transcripts, delays
+    return EmbeddedRun([e.metrics for e in finished], delays, texts)
+
+
+CHAT: list[object] = []  # the embedded chat model, kept for the baseline's turn on the same server
 
 
 SERVER_PEAK_MB: list[float] = []
@@ -214,34 +242,74 @@ def _server_peak_mb(chat: object) -> float:
     return 0.0
 
 
-def _collect(event: object, finished: list[object], onsets: list[float], detections: list[float]) -> None:
+def _collect(event: object, finished: list[TurnFinished], texts: list[str], onsets: list[float],
+             detections: list[float]) -> None:
     if isinstance(event, TurnFinished):
         finished.append(event)
+    elif isinstance(event, TurnStarted):
+        texts.append(event.user_text)
     elif isinstance(event, TranscriptEvent) and event.kind is TranscriptKind.STARTED and len(detections) < len(onsets):
         detections.append(event.timestamp)  # the first report after each onset
+
+
+def stage_split(metrics: Sequence[TurnMetrics]) -> list[str]:
+    """Median and p90 of each milestone, from the end of speech."""
+    lines = []
+    for name in ("transcript", "first_token", "first_sentence", "first_audio"):
+        values = [getattr(m, name) for m in metrics if getattr(m, name) is not None]
+        if values:
+            lines.append(f"    end of speech -> {name.replace('_', ' '):15} {summary(values)}")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--skip-embedded", action="store_true")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--skip-turn-taking", action="store_true")
     args = parser.parse_args()
 
+    print(f"load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     delays = asyncio.run(overhead(args.turns))
     print(f"(a) pipeline overhead, final transcript -> first audio at the sink: {summary(delays)}")
     reactions, late = asyncio.run(barge_in(10))
     print(f"(c) barge-in, speech reported -> sink told to drop audio:            {summary(reactions)}; "
           f"writes after it: {late}")
-    if args.skip_embedded:
-        return
     with TemporaryDirectory() as folder:
-        firsts, transcripts, detection = asyncio.run(embedded(args.turns, Path(folder)))
+        if not args.skip_embedded:
+            run_embedded(args.turns, Path(folder), baseline=not args.skip_baseline)
+        if not args.skip_turn_taking:
+            from bench.turn_quality import report
+
+            for line in report(Path(folder)):
+                print(line)
+    print(f"load after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+
+
+def run_embedded(turns: int, folder: Path, baseline: bool) -> None:
+    from tests.conftest import synthesize_wav
+
+    inputs = [synthesize_wav(QUESTIONS[i % len(QUESTIONS)], folder / f"q{i}.wav") for i in range(turns)]
+    run = asyncio.run(embedded(inputs))
+    firsts = [m.first_audio for m in run.metrics if m.first_audio is not None]
     print(f"(b) embedded models, end of speech -> first audio:                  {summary(firsts)}")
-    print(f"    of which end of speech -> final transcript:                    {summary(transcripts)}")
-    print(f"    speech onset -> recognizer reports speech (barge-in detection): {summary(detection)}")
+    print(f"    turns answered {len(firsts)} of {len(inputs)}; heard: {run.texts[:3]} ...")
+    for line in stage_split(run.metrics):
+        print(line)
+    print(f"    speech onset -> recognizer reports speech (barge-in detection): {summary(run.onset_delays)}")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     server = SERVER_PEAK_MB[0] if SERVER_PEAK_MB else 0.0
     print(f"    peak RSS: this process {own:.0f} MB, LLM server {server:.0f} MB, together {own + server:.0f} MB")
+    if baseline:
+        from bench.voice_baseline import run_baseline
+
+        base = run_baseline(inputs, CHAT[0], LYDIA.persona)
+        print(f"(b) baseline (RealtimeSTT text() -> full reply -> Piper), end of speech -> first audio: "
+              f"{summary([t.first_audio for t in base])}")
+        for name in ("transcript", "reply", "speech"):
+            print(f"    end of speech -> {name:10} {summary([getattr(t, name) for t in base])}")
+    asyncio.run(CHAT[0].aclose())  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

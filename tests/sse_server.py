@@ -34,6 +34,8 @@ class Script:
     malformed_after: int | None = None  # then send a chunk that is not JSON
     error_after: int | None = None  # then send {"error": {...}} in the stream
     error_message: str = "upstream model crashed"
+    end_after: int | None = None  # then end the body cleanly with no finish_reason and no [DONE]
+    finish_reason: str = "stop"  # "length": the reply reached max_tokens
 
     @classmethod
     def reply(cls, text: str, **options: Any) -> Script:
@@ -164,6 +166,8 @@ def _handler_for(server: SSEServer) -> type[BaseHTTPRequestHandler]:
             for index, token in enumerate(script.tokens):
                 if index == script.drop_after:
                     return  # the socket closes without the last chunk: a dropped stream
+                if index == script.end_after:
+                    break
                 if index == script.malformed_after:
                     self._send('data: {"choices": [{"delta": {"content": "x"\n\n')
                 if index == script.error_after:
@@ -171,8 +175,9 @@ def _handler_for(server: SSEServer) -> type[BaseHTTPRequestHandler]:
                 if script.delay:
                     time.sleep(script.delay)
                 self._event(_chunk(index, token))
-            self._event(_chunk(len(script.tokens), None, "stop"))
-            self._send("data: [DONE]\n\n")
+            if script.end_after is None:
+                self._event(_chunk(len(script.tokens), None, script.finish_reason))
+                self._send("data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 

@@ -25,7 +25,7 @@ def make_session(server: SSEServer, target: Path, events: list[object]) -> Sessi
     chat = OpenAIChat(LLMSettings(base_url=server.base_url), api_key="k")
     return Session(conversation=Conversation(chat, [load_character("lydia")], "Ada"), listener=None,
                    tts=PiperTTS(TTSSettings()), playback=Playback(WavFileSink(target), pace=True),
-                   voices={"Lydia": "lydia"}, default_voice="lydia", on_event=events.append)
+                   voices={"Lydia": "lydia"}, default_voice="lydia", observers=[events.append])
 
 
 def test_typed_turn_then_an_interrupted_one(tmp_path: Path) -> None:

@@ -13,10 +13,9 @@ import pytest
 from tests.conftest import run_cli
 from tests.sse_server import Script, SSEServer
 from tests.test_llm_conversation import ScriptedModel
-from voicechat.commands import talk_cmd
 from voicechat.config.store import load_character
 from voicechat.events import AudioChunk, Sentence
-from voicechat.llm.conversation import CUT_MARK, Conversation
+from voicechat.llm.conversation import CUT_MARK
 
 SECRET = "sk-or-v1-secret-7d3f0a9e"
 
@@ -162,6 +161,9 @@ class ListSink:
     async def write(self, chunk: AudioChunk) -> None:
         self.chunks.append(chunk)
 
+    async def interrupt(self) -> None:
+        raise AssertionError("nothing interrupts this turn")
+
     async def close(self) -> None:
         self.closed = True
 
@@ -170,15 +172,26 @@ class ListSink:
 
 
 def test_a_turn_is_spoken_sentence_by_sentence_in_each_characters_voice(tmp_path: Path) -> None:
+    from voicechat.config.models import Profile
+    from voicechat.events import TurnFinished
+    from voicechat.session_setup import build_session
     from voicechat.transcript import TranscriptWriter
 
     cast = [load_character("lydia"), load_character("captain")]
     model = ScriptedModel(["<Lydia>Hello there, my friend. Welcome!</Lydia>|<Captain Reyes>Report.|</Captain Reyes>"])
-    conversation = Conversation(model, cast, "Ada")
     tts, sink = FakeTTS(), ListSink()
-    with TranscriptWriter(tmp_path / "t.jsonl") as writer:
-        ok = asyncio.run(talk_cmd._turn(conversation, "hi", writer, (tts, lambda: sink), "lydia"))
-    assert ok and sink.closed
+    finished: list[TurnFinished] = []
+
+    async def run() -> None:
+        with TranscriptWriter(tmp_path / "t.jsonl") as writer:
+            session = build_session(Profile(), cast, model, tts=tts, sink=sink, transcript=writer)  # type: ignore[arg-type]
+            session.observe(lambda event: finished.append(event) if isinstance(event, TurnFinished) else None)
+            async with session:
+                await session.submit_text("hi")
+                assert await session.wait_for_turns(1, timeout=30)
+
+    asyncio.run(run())
+    assert [f.complete for f in finished] == [True]
     assert [(s.text, s.character, s.voice, s.index) for s in tts.asked] == [
         ("Hello there, my friend.", "Lydia", "lydia", 0),
         ("Welcome!", "Lydia", "lydia", 1),
@@ -187,25 +200,20 @@ def test_a_turn_is_spoken_sentence_by_sentence_in_each_characters_voice(tmp_path
     assert [c.pcm for c in sink.chunks] == [b"Hello there, my friend.", b"Welcome!", b"Report."]
 
 
-def test_the_typed_modes_speaker_speaks_what_it_is_given(tmp_path: Path) -> None:
-    """talk --text's speaker (no audio device in CI, so into a WAV): sentences put while a reply streams."""
-    import asyncio
-
+def test_the_speaking_path_speaks_sentences_that_arrive_over_time(tmp_path: Path) -> None:
+    """The one speaking path (no audio device in CI, so into a WAV): sentences put while a reply streams."""
     from tests.conftest import transcribe_file, word_error_rate
     from voicechat.audio.sinks import WavFileSink
-    from voicechat.commands.talk_cmd import _Speaker
     from voicechat.config.models import TTSSettings
-    from voicechat.events import Sentence
+    from voicechat.speak import speak
     from voicechat.tts.piper import PiperTTS
 
     target = tmp_path / "spoken.wav"
 
-    async def run() -> None:
-        speaker = _Speaker(PiperTTS(TTSSettings()), lambda: WavFileSink(target))
-        speaker.put_all([Sentence("Good morning to you.", "Lydia", "lydia", 0)])
+    async def arriving() -> AsyncIterator[Sentence]:
+        yield Sentence("Good morning to you.", "Lydia", "lydia", 0)
         await asyncio.sleep(0.2)
-        speaker.put_all([Sentence("The coffee is ready.", "Lydia", "lydia", 1)])
-        await speaker.finish()
+        yield Sentence("The coffee is ready.", "Lydia", "lydia", 1)
 
-    asyncio.run(run())
+    asyncio.run(speak(PiperTTS(TTSSettings()), arriving(), WavFileSink(target)))
     assert word_error_rate("Good morning to you. The coffee is ready.", transcribe_file(target)) <= 0.25

@@ -97,6 +97,33 @@ def test_a_scripted_barge_in_keeps_only_what_was_heard(server: SSEServer, make_s
     assert "(interrupted)" in result.stderr.decode()
 
 
+def paused_speech(make_speech, parts: list[str], pause: float, target: Path) -> Path:  # type: ignore[no-untyped-def]
+    """Piper saying the parts with `pause` seconds of silence between them, as one WAV."""
+    import numpy as np
+    import soundfile
+
+    clips = [soundfile.read(make_speech(text, f"part{i}.wav"), dtype="int16") for i, text in enumerate(parts)]
+    rate = clips[0][1]
+    gap = np.zeros(int(pause * rate), dtype=np.int16)
+    joined = np.concatenate([piece for samples, _ in clips for piece in (samples, gap)][:-1])
+    soundfile.write(target, joined, rate, subtype="PCM_16")
+    return target
+
+
+def test_a_scripted_input_with_a_thinking_pause_is_heard_whole(server: SSEServer, make_speech,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path) -> None:
+    question = paused_speech(make_speech, ["I was wondering if", "you could tell me a story about a dragon."],
+                             0.7, tmp_path / "paused.wav")
+    server.queue(Script.reply("Once there was a dragon."), Script.reply("A second answer."))
+    result, _, transcript = talk(server, tmp_path, question)
+    assert result.returncode == 0, result.stderr.decode()
+
+    turns = records(transcript)
+    assert len(turns) == 1 and len(server.requests) == 1
+    assert word_error_rate("I was wondering if you could tell me a story about a dragon.",
+                           str(turns[0]["user"])) <= 0.2
+
+
 def test_no_microphone_is_a_clear_error_within_seconds() -> None:
     from voicechat.audio.devices import list_devices
 
@@ -154,7 +181,7 @@ def test_a_turn_emits_its_events_stage_by_stage(server: SSEServer, make_speech, 
             voices={"Lydia": "lydia"},
             default_voice="lydia",
             options=SessionOptions(full_duplex=True),
-            on_event=events.append,
+            observers=[events.append],
         )
         async with session:
             await run_script(session, [question])

@@ -93,11 +93,41 @@ class TurnStarted:
 
 
 @dataclass(frozen=True)
+class ReplyAwaited:
+    """The turn's LLM has sent nothing for `waited` seconds; it fails after `timeout` seconds in all."""
+
+    index: int
+    waited: float
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A one-line fact for the user that is not an error (a tag naming nobody in the chat, a small model)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class TurnFinished:
-    """A reply ended: played out, interrupted by the user (barge-in), or failed."""
+    """A reply ended: played out, interrupted by the user (barge-in), cut midway, or failed.
+
+    This is the last event of every turn, whatever happened: `error` says why a reply failed or was cut
+    (`cut` tells which: a cut reply kept what came), and both `interrupted` and `error` may be set.
+    """
 
     index: int
     metrics: TurnMetrics
     interrupted: bool = False
     error: str | None = None
     spoken: tuple[Sentence, ...] = ()
+    cut: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """The reply came whole (it may still have been interrupted while it played)."""
+        return self.error is None
+
+
+# Everything a Session reports, in order; handlers match on it and mypy checks they miss none (assert_never).
+SessionEvent = TranscriptEvent | TurnStarted | TextDelta | Sentence | AudioChunk | ReplyAwaited | Notice | TurnFinished

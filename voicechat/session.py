@@ -1,39 +1,49 @@
-"""One live conversation: audio in -> transcript -> LLM reply -> sentences -> speech out, with barge-in.
+"""One conversation: audio or typed turns in -> LLM reply -> sentences -> speech out, with barge-in.
 
 The Session owns the stages' lifecycle (`async with Session(...)`) and all cancellation: a user who
 starts speaking while a reply plays (barge-in) cancels the LLM stream and the TTS work in flight, the
 sink drops what it had queued, and the conversation keeps only the words that were heard. Everything
-that happens is reported, in order, to `on_event` as the frozen dataclasses of `voicechat.events`.
+that happens is reported, in order, to the observers as the `SessionEvent`s of `voicechat.events`;
+every turn ends with one `TurnFinished`, whatever failed in it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+from voicechat.errors import VoicechatError
 from voicechat.events import (
     AudioFrame,
+    Notice,
+    ReplyAwaited,
     Sentence,
+    SessionEvent,
     TranscriptEvent,
     TranscriptKind,
     TurnFinished,
     TurnMetrics,
     TurnStarted,
 )
-from voicechat.live.playback import Playback
 
 if TYPE_CHECKING:
+    from voicechat.config.models import Character
     from voicechat.live.listener import RealtimeListener
+    from voicechat.live.playback import Playback
     from voicechat.llm.conversation import Conversation
     from voicechat.transcript import TranscriptWriter
     from voicechat.tts.base import TextToSpeech
 
+log = logging.getLogger("voicechat.session")
 SPEECH_LEVEL = -45.0  # dBFS: frames louder than this count as the user's voice for end-of-speech timing
+Observer = Callable[[SessionEvent], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,17 +51,27 @@ class SessionOptions:
     barge_in: bool = True
     full_duplex: bool = False  # headphones (or scripted input): no echo to guard against
     barge_in_level: float = -30.0  # half-duplex: while replying, only audio this loud reaches the recognizer
+    reply_timeout: float = 60.0  # the LLM's first token must come within this (llm.timeout)
+    await_notice_after: float = 2.0  # seconds without a first token before ReplyAwaited is reported
 
 
 @dataclass
-class _Clock:
-    """Milestones of the turn in flight, in time.monotonic() seconds."""
+class _Turn:
+    """The turn in flight: its milestones (time.monotonic() seconds) and how it ended."""
 
+    index: int
     speech_end: float
     transcript: float
     first_token: float | None = None
     first_sentence: float | None = None
     first_audio: float | None = None
+    error: str | None = None
+    cut: bool = False
+    interrupted: bool = False
+
+    def fail(self, error: str, cut: bool = False) -> None:
+        if self.error is None:  # the first failure is the cause; later ones follow from it
+            self.error, self.cut = error, cut
 
     def metrics(self) -> TurnMetrics:
         def since(moment: float | None) -> float | None:
@@ -65,13 +85,13 @@ class _Clock:
 class Session:
     conversation: Conversation
     listener: RealtimeListener | None  # None: typed turns only (submit_text)
-    tts: TextToSpeech
-    playback: Playback
+    tts: TextToSpeech | None  # None: replies are shown, not spoken
+    playback: Playback | None
     voices: Mapping[str, str]  # character name -> voice
     default_voice: str
     transcript: TranscriptWriter | None = None
     options: SessionOptions = SessionOptions()
-    on_event: Callable[[object], None] = lambda event: None
+    observers: list[Observer] = field(default_factory=list)
     turns_finished: int = 0
     _turn: asyncio.Task[None] | None = None
     _watcher: asyncio.Task[None] | None = None
@@ -86,10 +106,23 @@ class Session:
                         trace: TracebackType | None) -> None:
         await self.stop()
 
+    def observe(self, observer: Observer) -> Callable[[], None]:
+        """Report every event to `observer` from now on; returns the call that stops it."""
+        self.observers.append(observer)
+        return lambda: self.observers.remove(observer) if observer in self.observers else None
+
+    def emit(self, event: SessionEvent) -> None:
+        for observer in list(self.observers):
+            try:
+                observer(event)
+            except Exception:  # a broken view must not break the conversation
+                log.exception("observer %r failed on %s", observer, type(event).__name__)
+
     async def start(self) -> None:
         """Load the voices and start the listener side by side (both work in threads)."""
-        voices = {self.default_voice, *self.voices.values()}
-        starting = [self.tts.prepare(voice) for voice in voices]
+        starting = []
+        if self.tts is not None:
+            starting = [self.tts.prepare(voice) for voice in {self.default_voice, *self.voices.values()}]
         if self.listener is not None:
             starting.append(self.listener.start())
         await asyncio.gather(*starting)
@@ -130,6 +163,14 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._turn
 
+    async def reset(self, characters: Sequence[Character] | None = None) -> None:
+        """Stop any reply and start a new conversation (with these characters and their voices, if given)."""
+        await self.interrupt()
+        self.conversation.reset(characters)
+        if characters:
+            self.voices = {c.name: c.voice for c in characters}
+            self.default_voice = characters[0].voice
+
     async def wait_for_turns(self, count: int, timeout: float | None = None) -> bool:
         """Wait until `count` turns have finished in total; False on timeout."""
         async with self._finished:
@@ -150,7 +191,7 @@ class Session:
             await self._handle(await self.listener.events.get())
 
     async def _handle(self, event: TranscriptEvent) -> None:
-        self.on_event(event)
+        self.emit(event)
         if event.kind is TranscriptKind.STARTED and self.options.barge_in:
             await self.interrupt()
         elif event.kind is TranscriptKind.FINAL and event.text:
@@ -159,71 +200,145 @@ class Session:
 
     async def _run_turn(self, final: TranscriptEvent) -> None:
         speech_end = min(self._last_voice_at or final.timestamp, final.timestamp)
-        clock = _Clock(speech_end=speech_end, transcript=final.timestamp)
-        index = self.conversation.turns
-        self.on_event(TurnStarted(index, final.text))
-        self.playback.begin_turn()
-        interrupted, error = False, None
+        turn = _Turn(self.conversation.turns, speech_end=speech_end, transcript=final.timestamp)
+        known_tags = len(self.conversation.unknown_tags)
+        self.emit(TurnStarted(turn.index, final.text))
+        if self.playback is not None:
+            self.playback.begin_turn()
         try:
-            error = await self._reply(final.text, clock)
+            await self._reply(final.text, turn)
         except asyncio.CancelledError:
-            interrupted = True
-            await self.playback.interrupt()
-        spoken = tuple(self.playback.spoken())
-        if interrupted:
+            turn.interrupted = True
+            if self.playback is not None:
+                await self.playback.interrupt()
+        except Exception as failure:  # any stage: the turn ends with its error, the conversation goes on
+            log.warning("turn %d failed", turn.index, exc_info=True)
+            turn.fail(_describe(failure))
+        spoken = tuple(self.playback.spoken()) if self.playback is not None else ()
+        if turn.interrupted and self.playback is not None:
             self.conversation.keep_only_spoken(spoken)
-        await self._finish(TurnFinished(index, clock.metrics(), interrupted, error, spoken))
-        if interrupted:
+        for name in self.conversation.unknown_tags[known_tags:]:
+            self.emit(Notice(f"the model tagged lines for '{name}', who is not in this chat; "
+                             f"{self.conversation.lead.name} said them"))
+        await self._finish(final.text, turn, spoken)
+        if turn.interrupted:
             raise asyncio.CancelledError
 
-    async def _finish(self, finished: TurnFinished) -> None:
-        if self.transcript is not None and self.conversation.last_turn is not None:
-            self.transcript.write(self.conversation.last_turn, finished.metrics)
-        self.on_event(finished)
+    async def _finish(self, user_text: str, turn: _Turn, spoken: tuple[Sentence, ...]) -> None:
+        if self.conversation.turns == turn.index:  # failed before the conversation could record it
+            self.conversation.record_failed_turn(user_text, turn.error or "the turn failed")
+        recorded = self.conversation.last_turn
+        if self.transcript is not None and recorded is not None:
+            if turn.error is not None:
+                recorded = replace(recorded, error=turn.error, cut=recorded.cut or turn.cut)
+            self.transcript.write(recorded, turn.metrics())
+        self.emit(TurnFinished(turn.index, turn.metrics(), turn.interrupted, turn.error, spoken, turn.cut))
         async with self._finished:
             self.turns_finished += 1
             self._finished.notify_all()
 
-    async def _reply(self, user_text: str, clock: _Clock) -> str | None:
-        """Stream the reply into speech; returns the LLM's error line when the reply failed or was cut."""
-        from voicechat.llm.base import LLMError
+    async def _reply(self, user_text: str, turn: _Turn) -> None:
+        """Stream the reply into speech. A failed LLM is recorded on the turn (the words that came are still
+        spoken); a failed speech engine stops the reply and is raised."""
+        from voicechat.llm.base import LLMError, ReplyCut
         from voicechat.text.streaming import SentenceStreamer
 
         streamer = SentenceStreamer(self.voices, self.default_voice)
         sentences: asyncio.Queue[Sentence | None] = asyncio.Queue()
-        speaker = asyncio.create_task(self._speak(sentences, clock))
-        error: str | None = None
+        speaker = asyncio.create_task(self._speak(sentences, turn)) if self.tts is not None else None
+        waiting = asyncio.create_task(self._announce_wait(turn))
         try:
-            async for delta in self.conversation.reply(user_text):
-                clock.first_token = clock.first_token or time.monotonic()
-                self.on_event(delta)
-                for sentence in streamer.feed(delta):
-                    self._queue_sentence(sentence, sentences, clock)
+            async with _closing(self.conversation.reply(user_text)) as deltas:
+                async for delta in deltas:
+                    turn.first_token = turn.first_token or time.monotonic()
+                    waiting.cancel()
+                    self.emit(delta)
+                    for sentence in streamer.feed(delta):
+                        self._queue_sentence(sentence, sentences, turn)
+                    if speaker is not None and speaker.done():
+                        break  # the speech engine failed: its error is raised below
+        except ReplyCut as cut:
+            turn.fail(str(cut), cut=True)
         except LLMError as failure:
-            error = str(failure)
+            turn.fail(str(failure))
         except BaseException:
-            speaker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await speaker
+            await _cancel(speaker)
             raise
+        finally:
+            waiting.cancel()
         for sentence in streamer.finish():
-            self._queue_sentence(sentence, sentences, clock)
+            self._queue_sentence(sentence, sentences, turn)
         sentences.put_nowait(None)
-        await speaker
-        return error
+        if speaker is not None:
+            try:
+                await speaker
+            except asyncio.CancelledError:
+                await _cancel(speaker)
+                raise
 
-    def _queue_sentence(self, sentence: Sentence, queue: asyncio.Queue[Sentence | None], clock: _Clock) -> None:
-        clock.first_sentence = clock.first_sentence or time.monotonic()
-        self.on_event(sentence)
+    async def _announce_wait(self, turn: _Turn) -> None:
+        waited = self.options.await_notice_after
+        await asyncio.sleep(waited)
+        self.emit(ReplyAwaited(turn.index, waited, self.options.reply_timeout))
+
+    def _queue_sentence(self, sentence: Sentence, queue: asyncio.Queue[Sentence | None], turn: _Turn) -> None:
+        turn.first_sentence = turn.first_sentence or time.monotonic()
+        self.emit(sentence)
         queue.put_nowait(sentence)
 
-    async def _speak(self, sentences: asyncio.Queue[Sentence | None], clock: _Clock) -> None:
-        while (sentence := await sentences.get()) is not None:
-            self.playback.begin_sentence(sentence)
-            async for chunk in self.tts.stream(sentence):
-                if clock.first_audio is None:
-                    clock.first_audio = time.monotonic()
-                    self.on_event(chunk)
-                await self.playback.play(chunk)
-            self.playback.end_sentence()
+    async def _speak(self, sentences: asyncio.Queue[Sentence | None], turn: _Turn) -> None:
+        """Play the reply's sentences as they come, the next one synthesized while the current one plays."""
+        from voicechat.speak import SentenceSpoken, synthesized
+
+        assert self.tts is not None and self.playback is not None
+        playback = self.playback
+
+        async def queued() -> AsyncIterator[Sentence]:
+            while (sentence := await sentences.get()) is not None:
+                yield sentence
+
+        try:
+            async with _closing(synthesized(self.tts, queued())) as items:
+                async for item in items:
+                    if isinstance(item, Sentence):
+                        playback.begin_sentence(item)
+                    elif isinstance(item, SentenceSpoken):
+                        playback.end_sentence()
+                    else:
+                        if turn.first_audio is None:
+                            turn.first_audio = time.monotonic()
+                            self.emit(item)
+                        await playback.play(item)
+        except Exception as failure:
+            raise SpeechFailed(f"speech ({self.tts.name}) failed: {_describe(failure)}") from failure
+
+
+class SpeechFailed(VoicechatError):
+    """The speech engine or the audio output failed during a reply."""
+
+
+@contextlib.asynccontextmanager
+async def _closing(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Close an async generator on leaving the block (a break or a cancel), not at garbage collection."""
+    try:
+        yield stream
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+def _describe(failure: Exception) -> str:
+    """One line for a failure that reached the turn: our own errors already are one."""
+    if isinstance(failure, VoicechatError):
+        return str(failure)
+    detail = str(failure).strip().splitlines()[0] if str(failure).strip() else ""
+    return f"the reply failed ({type(failure).__name__}{': ' + detail if detail else ''}); details in the log"
 

@@ -1,8 +1,15 @@
-"""Speak a sequence of sentences into a sink, synthesis running ahead of playback by a few chunks."""
+"""The one speaking path: sentences -> speech, the next sentence synthesized while the current one plays.
+
+`synthesized` turns sentences (a list for `say`, or a stream that a reply fills) into speech items in
+order: each sentence, its audio chunks, then its end. Synthesis runs ahead of whoever consumes the items by
+a bounded queue, so when one sentence has played the next is ready: no gap at the speaker. `speak` plays
+them into a sink (`say`); the Session consumes them through its Playback bookkeeping (talk, serve).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -11,7 +18,19 @@ from voicechat.audio.sinks import AudioSink
 from voicechat.events import AudioChunk, Sentence
 from voicechat.tts.base import TextToSpeech
 
-PREFETCH_CHUNKS = 2
+# Items held ahead of the consumer: a sentence marker, its chunks and its end; enough for the next sentence
+# to be synthesized in full while the current one plays (Piper makes one chunk per sentence).
+AHEAD_ITEMS = 6
+
+
+@dataclass(frozen=True)
+class SentenceSpoken:
+    """All of `sentence`'s audio has been handed on."""
+
+    sentence: Sentence
+
+
+SpeechItem = Sentence | AudioChunk | SentenceSpoken
 
 
 def sentences_for(text: str, voice: str, character: str = "") -> list[Sentence]:
@@ -25,6 +44,35 @@ def sentences_for(text: str, voice: str, character: str = "") -> list[Sentence]:
     return [Sentence(line, character, voice, index) for index, line in enumerate(split_sentences(text))]
 
 
+async def synthesized(tts: TextToSpeech, sentences: Iterable[Sentence] | AsyncIterable[Sentence],
+                      ahead: int = AHEAD_ITEMS) -> AsyncIterator[SpeechItem]:
+    """Each sentence, its audio, and its end, in order; synthesis runs up to `ahead` items in front.
+
+    Leaving the loop early (barge-in, an error) cancels the synthesis in flight. A TTS error is raised to
+    the consumer as soon as it happens, never left as a wait on a dead producer.
+    """
+    queue: asyncio.Queue[SpeechItem | None] = asyncio.Queue(maxsize=ahead)
+
+    async def produce() -> None:
+        async for sentence in _each(sentences):
+            await queue.put(sentence)
+            async for chunk in tts.stream(sentence):
+                await queue.put(chunk)
+            await queue.put(SentenceSpoken(sentence))
+        await queue.put(None)
+
+    producer = asyncio.create_task(produce())
+    try:
+        while (item := await _next_item(queue, producer)) is not None:
+            yield item
+        await producer
+    finally:
+        if not producer.done():
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer
+
+
 @dataclass(frozen=True)
 class SpeechResult:
     sentences: int
@@ -36,34 +84,18 @@ class SpeechResult:
 async def speak(
     tts: TextToSpeech, sentences: Iterable[Sentence] | AsyncIterable[Sentence], sink: AudioSink
 ) -> SpeechResult:
-    """Synthesize sentence after sentence while the sink consumes; the sink is closed, or aborted on error.
-
-    `sentences` may be a list (`say`) or arrive over time (a reply being streamed).
-    """
-    queue: asyncio.Queue[AudioChunk | None] = asyncio.Queue(maxsize=PREFETCH_CHUNKS)
+    """Speak every sentence into the sink, which is closed at the end, or aborted on error."""
     started = time.perf_counter()
-    count = 0
-
-    async def produce() -> None:
-        nonlocal count
-        async for sentence in _each(sentences):
-            count += 1
-            async for chunk in tts.stream(sentence):
-                await queue.put(chunk)
-        await queue.put(None)
-
-    producer = asyncio.create_task(produce())
-    first_audio: float | None = None
-    audio_seconds = 0.0
+    count, audio_seconds, first_audio = 0, 0.0, None
     try:
-        while (chunk := await _next_chunk(queue, producer)) is not None:
-            if first_audio is None:
-                first_audio = time.perf_counter() - started
-            await sink.write(chunk)
-            audio_seconds += chunk.duration
-        await producer
+        async for item in synthesized(tts, sentences):
+            if isinstance(item, Sentence):
+                count += 1
+            elif isinstance(item, AudioChunk):
+                first_audio = first_audio if first_audio is not None else time.perf_counter() - started
+                await sink.write(item)
+                audio_seconds += item.duration
     except BaseException:
-        producer.cancel()
         await sink.abort()
         raise
     await sink.close()
@@ -79,10 +111,16 @@ async def _each(sentences: Iterable[Sentence] | AsyncIterable[Sentence]) -> Asyn
             yield sentence
 
 
-async def _next_chunk(queue: asyncio.Queue[AudioChunk | None], producer: asyncio.Task[None]) -> AudioChunk | None:
-    """The next chunk, or the producer's exception as soon as it fails (never a wait on a dead producer)."""
+async def _next_item(queue: asyncio.Queue[SpeechItem | None], producer: asyncio.Task[None]) -> SpeechItem | None:
+    """The next item, or the producer's exception as soon as it fails."""
+    if not queue.empty():
+        return queue.get_nowait()
     getter = asyncio.ensure_future(queue.get())
-    done, _ = await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        done, _ = await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        getter.cancel()
+        raise
     if getter in done:
         return getter.result()
     getter.cancel()

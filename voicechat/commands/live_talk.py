@@ -33,15 +33,15 @@ class AudioTalk:
 
 
 def run(talk: AudioTalk) -> int:
-    """Run the conversation; the number of scripted inputs that got no reply."""
-    from voicechat.live.listener import resolve_model_dir
+    """Run the conversation; the number of scripted inputs that got no full reply."""
     from voicechat.live.sources import MicrophoneSource, read_speech_file
+    from voicechat.stt.models import resolve_model
 
     _library_logs_to_file()
     microphone = None if talk.inputs else MicrophoneSource(talk.input_device)  # no device: fails now
     for path in talk.inputs:
         read_speech_file(path)  # a bad input fails before any model loads
-    model_dir = resolve_model_dir(talk.settings.stt.model)
+    model_dir = resolve_model(talk.settings.stt.model)
     sink_factory = _sink_factory(talk)
     return asyncio.run(_converse(talk, microphone, model_dir, sink_factory))
 
@@ -76,35 +76,19 @@ def _sink_factory(talk: AudioTalk) -> Callable[[], AudioSink]:
 
 async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_factory: Callable[[], AudioSink]) -> int:
     from voicechat.console import err
-    from voicechat.live.listener import ListenerSettings, RealtimeListener
-    from voicechat.live.playback import Playback
-    from voicechat.llm.conversation import Conversation
-    from voicechat.llm.registry import create_chat_model
-    from voicechat.session import Session
+    from voicechat.session_setup import build_session, new_listener, open_chat
     from voicechat.transcript import TranscriptWriter
     from voicechat.tts.registry import create_tts
 
-    settings = talk.settings
-    chat = await asyncio.to_thread(create_chat_model, settings.llm)
-    for notice in chat.notices:
+    def notify(notice: str) -> None:
         err().print(f"note: {notice}", markup=False, soft_wrap=True)
-    conversation = Conversation(chat, talk.characters, settings.user_name, settings.llm.history_turns,
-                                settings.llm.history_tokens)
-    listener = RealtimeListener(ListenerSettings(model_dir=model_dir, realtime_model_dir=model_dir,
-                                                 language=settings.stt.language,
-                                                 post_speech_silence=settings.stt.end_of_turn_silence))
+
+    settings = talk.settings
+    chat = await asyncio.to_thread(open_chat, settings, notify)
     sink = sink_factory()
-    voices = {c.name: c.voice for c in talk.characters}
-    session = Session(
-        conversation=conversation,
-        listener=listener,
-        tts=create_tts(settings.tts),
-        playback=Playback(sink, pace=talk.output is not None),
-        voices=voices,
-        default_voice=voices[talk.characters[0].name],
-        transcript=TranscriptWriter(talk.transcript).open(),
-        options=_options(talk),
-    )
+    session = build_session(settings, talk.characters, chat, tts=create_tts(settings.tts), sink=sink,
+                            pace=talk.output is not None, listener=new_listener(settings.stt, model_dir),
+                            transcript=TranscriptWriter(talk.transcript).open(), options=_options(talk))
     try:
         failed = await (_scripted(session, talk) if talk.inputs else _live(session, microphone))
     except BaseException:
@@ -114,8 +98,20 @@ async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_fact
         assert session.transcript is not None
         session.transcript.close()
         await chat.aclose()
-    await sink.close()
+    await _finish_output(sink, talk.output)
     return failed
+
+
+async def _finish_output(sink: AudioSink, output: Path | None) -> None:
+    """Keep the reply audio that was made; a WAV with no audio at all is not left behind."""
+    from voicechat.audio.sinks import WavFileSink
+    from voicechat.console import err
+
+    if isinstance(sink, WavFileSink) and sink.data_bytes == 0:
+        await sink.abort()
+        err().print(f"no reply audio was made, so {output} was not written", markup=False, soft_wrap=True)
+        return
+    await sink.close()
 
 
 def _options(talk: AudioTalk) -> SessionOptions:
@@ -130,7 +126,7 @@ async def _scripted(session: Session, talk: AudioTalk) -> int:
     from voicechat.live.scripted import run_script
     from voicechat.live.view import PlainView
 
-    session.on_event = PlainView(talk.settings.user_name, out(), err()).handle
+    session.observe(PlainView(talk.settings.user_name, out(), err()).handle)
     async with session:
         result = await run_script(session, list(talk.inputs), talk.interrupt_after)
     for failure in result.failed_inputs:
@@ -147,12 +143,12 @@ async def _live(session: Session, microphone: Any) -> int:
     from voicechat.live.view import LiveView, PlainView, ViewState
 
     if not sys.stderr.isatty():
-        session.on_event = PlainView(session.conversation.user_name, out(), err()).handle
+        session.observe(PlainView(session.conversation.user_name, out(), err()).handle)
         async with session:
             await session.feed_from(microphone.frames())
         return 0
     state = ViewState(user_name=session.conversation.user_name)
-    session.on_event = state.handle
+    session.observe(state.handle)
     err().print("listening: speak when you like; Ctrl+C ends the conversation", style="dim")
     with Live(LiveView(state), console=err(), refresh_per_second=12, transient=False):
         async with session:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,8 +19,7 @@ from voicechat.errors import NoAudioDeviceError, VoicechatError
 if TYPE_CHECKING:
     from voicechat.audio.sinks import AudioSink
     from voicechat.config.models import Character, Profile
-    from voicechat.events import Sentence, TextDelta
-    from voicechat.llm.conversation import Conversation
+    from voicechat.session import Session
     from voicechat.transcript import TranscriptWriter
     from voicechat.tts.base import TextToSpeech
 
@@ -85,7 +85,7 @@ def talk(
                        not no_barge_in, headphones, interrupt_after)
         return
     audio = None if no_audio else _prepare_audio(settings, characters)
-    failed = asyncio.run(_session(settings, characters, names, TranscriptWriter(target), audio))
+    failed = asyncio.run(_typed(settings, characters, names, TranscriptWriter(target), audio))
     if failed:
         raise VoicechatError(f"{failed} turn(s) got no full reply (see above); the transcript is {target}")
 
@@ -121,152 +121,108 @@ def _prepare_audio(settings: Profile, characters: list[Character]) -> tuple[Text
     return create_tts(settings.tts), lambda: SpeakerSink(None)
 
 
-async def _session(settings: Profile, characters: list[Character], names: list[str], writer: TranscriptWriter,
-                   audio: tuple[TextToSpeech, Callable[[], AudioSink]] | None) -> int:
+async def _typed(settings: Profile, characters: list[Character], names: list[str], writer: TranscriptWriter,
+                 audio: tuple[TextToSpeech, Callable[[], AudioSink]] | None) -> int:
+    """Typed turns through the same Session as speech; the number of turns that got no full reply."""
+    from voicechat.console import err, out
+    from voicechat.events import TurnFinished
+    from voicechat.session_setup import build_session, open_chat
+    from voicechat.typed_view import TypedView
+
+    def notify(notice: str) -> None:
+        err().print(f"note: {notice}", markup=False, soft_wrap=True)
+
+    chat = await asyncio.to_thread(open_chat, settings, notify)
+    tts, make_sink = audio if audio else (None, None)
+    interactive = sys.stdin.isatty()
+    failures: list[TurnFinished] = []
+    with writer:
+        session = build_session(settings, characters, chat, tts=tts, sink=make_sink() if make_sink else None,
+                                transcript=writer)
+        session.observe(TypedView(out(), err(), interactive).handle)
+        session.observe(lambda event: failures.append(event)
+                        if isinstance(event, TurnFinished) and not event.complete else None)
+        if interactive:
+            _show_cast(session, chat.name)
+        try:
+            async with session:
+                await _take_lines(session, names, settings.user_name, interactive)
+        finally:
+            await chat.aclose()
+            if session.playback is not None:
+                await session.playback.sink.close()
+    return len(failures)
+
+
+def _show_cast(session: Session, chat_name: str) -> None:
+    from rich.markup import escape
+
+    from voicechat.console import err
+
+    cast = escape(", ".join(c.name for c in session.conversation.characters))
+    err().print(f"[dim]{cast} via {escape(chat_name)}. /reset starts over, /quit (or Ctrl-D) ends; a new line "
+                "while a character speaks interrupts it.[/]", soft_wrap=True)
+
+
+async def _take_lines(session: Session, names: list[str], user_name: str, interactive: bool) -> None:
+    """Each line a turn. Piped lines wait for the reply before them; typed ones may interrupt it."""
     from voicechat.config.store import load_character
     from voicechat.console import err
-    from voicechat.llm.conversation import Conversation
-    from voicechat.llm.registry import create_chat_model
 
-    chat = await asyncio.to_thread(create_chat_model, settings.llm)
-    for notice in chat.notices:
-        err().print(f"note: {notice}", markup=False, soft_wrap=True)
-    conversation = Conversation(chat, characters, settings.user_name, settings.llm.history_turns,
-                                settings.llm.history_tokens)
-    if sys.stdin.isatty():
-        from rich.markup import escape
-
-        cast = escape(", ".join(c.name for c in characters))
-        err().print(f"[dim]{cast} via {escape(chat.name)}. /reset starts over, /quit (or Ctrl-D) ends.[/]",
-                    soft_wrap=True)
-    failed = 0
-    try:
-        with writer:
-            async for line in _user_lines(settings.user_name):
-                if line in QUIT:
-                    break
-                if line == "/reset":
-                    conversation.reset([load_character(name) for name in names])
-                    err().print("history cleared: a new conversation begins", markup=False)
-                    continue
-                failed += not await _turn(conversation, line, writer, audio, settings.tts.voice)
-    finally:
-        await chat.aclose()
-    return failed
+    lines = _LineReader(user_name, interactive)
+    submitted = 0
+    while (line := await lines.next(session)) is not None:
+        if line in QUIT:
+            break
+        if line == "/reset":
+            await session.reset([load_character(name) for name in names])
+            err().print("history cleared: a new conversation begins", markup=False)
+            continue
+        await session.submit_text(line)
+        submitted += 1
+        if not interactive:
+            await session.wait_for_turns(submitted)
+    await session.wait_for_turns(submitted)  # the last reply plays out
 
 
-async def _user_lines(user_name: str) -> AsyncIterator[str]:
-    """Lines typed at a prompt (a terminal) or read from stdin (piped), blank ones skipped, until EOF."""
-    interactive = sys.stdin.isatty()
-    while True:
-        if interactive:
-            from rich.markup import escape
+class _LineReader:
+    """Lines from stdin, read in a daemon thread so that a reply streams (and can be interrupted by the next
+    line) while the user types; blank lines skipped; None at end of input."""
 
-            from voicechat.console import out
+    def __init__(self, user_name: str, interactive: bool) -> None:
+        self.user_name, self.interactive = user_name, interactive
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._wanted = threading.Event()
+        self._loop = asyncio.get_running_loop()
+        threading.Thread(target=self._read, name="voicechat-stdin", daemon=True).start()
 
-            try:
-                line = await asyncio.to_thread(out().input, f"[bold green]{escape(user_name)}:[/] ")
-            except EOFError:
-                return
-        else:
-            line = await asyncio.to_thread(sys.stdin.readline)
+    def _read(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            line = sys.stdin.readline()
+            self._loop.call_soon_threadsafe(self._lines.put_nowait, line if line else None)
             if not line:
                 return
-        if line.strip():
-            yield line.strip()
 
+    async def next(self, session: Session) -> str | None:
+        while True:
+            self._wanted.set()
+            getter = asyncio.ensure_future(self._lines.get())
+            if self.interactive:
+                while session.replying and not getter.done():
+                    await asyncio.wait({getter}, timeout=0.05)
+                if not getter.done():
+                    self._prompt()
+            line = await getter
+            if line is None:
+                return None
+            if line.strip():
+                return line.strip()
 
-async def _turn(conversation: Conversation, line: str, writer: TranscriptWriter,
-                audio: tuple[TextToSpeech, Callable[[], AudioSink]] | None, default_voice: str) -> bool:
-    """One exchange, streamed to the screen (and speakers); True when the reply came whole."""
-    from voicechat.console import err
-    from voicechat.llm.base import LLMError, ReplyCut
-    from voicechat.text.streaming import SentenceStreamer
+    def _prompt(self) -> None:
+        from rich.markup import escape
 
-    printer = _ReplyPrinter()
-    voices = {c.name: c.voice for c in conversation.characters}
-    streamer = SentenceStreamer(voices, default_voice=voices.get(conversation.lead.name, default_voice))
-    speaker = _Speaker(*audio) if audio else None
-    known_unknowns = len(conversation.unknown_tags)
-    ok = False
-    try:
-        async for delta in conversation.reply(line):
-            printer.show(delta)
-            if speaker:
-                speaker.put_all(streamer.feed(delta))
-        ok = True
-    except ReplyCut as error:
-        printer.end()
-        err().print(f"reply cut: {error}; what came is kept in history as cut, go on", markup=False,
-                    soft_wrap=True)
-    except LLMError as error:
-        printer.end()
-        err().print(f"error: {error}", markup=False, soft_wrap=True)
-    finally:
-        printer.end()
-        for name in conversation.unknown_tags[known_unknowns:]:
-            err().print(f"note: the model tagged lines for '{name}', who is not in this chat; "
-                        f"{conversation.lead.name} said them", markup=False, soft_wrap=True)
-        if conversation.last_turn is not None:
-            writer.write(conversation.last_turn)
-        if speaker:
-            speaker.put_all(streamer.finish())
-            await speaker.finish()
-    return ok
-
-
-class _ReplyPrinter:
-    """Each character's part on its own line after a bold name, printed as it arrives; whitespace at the
-    edges of a part is held back so a part never ends in a blank line."""
-
-    def __init__(self) -> None:
         from voicechat.console import out
 
-        self.console = out()
-        self.character: str | None = None
-        self._held = ""
-
-    def show(self, delta: TextDelta) -> None:
-        from rich.text import Text
-
-        text = delta.text
-        if delta.character != self.character:
-            text = text.lstrip()
-            if not text:
-                return
-            self.end()
-            self.console.print(Text(f"{delta.character}: ", style="bold cyan"), end="", soft_wrap=True)
-            self.character = delta.character
-        body = text.rstrip()
-        if body:
-            self.console.print(self._held + body, end="", markup=False, highlight=False, soft_wrap=True)
-            self._held = ""
-        self._held += text[len(body):]
-
-    def end(self) -> None:
-        if self.character is not None:
-            self.console.print()
-            self.character = None
-        self._held = ""
-
-
-class _Speaker:
-    """Speaks sentences in order as they are put, through `speak`; `finish` waits until all are heard."""
-
-    def __init__(self, tts: TextToSpeech, make_sink: Callable[[], AudioSink]) -> None:
-        from voicechat.speak import speak
-
-        self.queue: asyncio.Queue[Sentence | None] = asyncio.Queue()
-        self.task = asyncio.create_task(speak(tts, self._sentences(), make_sink()))
-
-    async def _sentences(self) -> AsyncIterator[Sentence]:
-        while (sentence := await self.queue.get()) is not None:
-            yield sentence
-
-    def put_all(self, sentences: list[Sentence]) -> None:
-        for sentence in sentences:
-            self.queue.put_nowait(sentence)
-
-    async def finish(self) -> None:
-        self.queue.put_nowait(None)
-        await self.task
+        out().print(f"[bold green]{escape(self.user_name)}:[/] ", end="")

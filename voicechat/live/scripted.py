@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicechat.events import AudioChunk, TurnStarted
+from voicechat.events import AudioChunk, SessionEvent, TurnFinished, TurnStarted
 from voicechat.live.sources import RealTimePacer, make_frame, read_speech_file, silence, split_frames
 from voicechat.session import Session
 
@@ -30,47 +30,69 @@ class ScriptResult:
 
 
 class Feeder:
-    """Feeds the session a frame every 32 ms: queued speech first, silence otherwise."""
+    """Feeds the session a frame every 32 ms: queued speech first, silence otherwise.
 
-    def __init__(self, session: Session) -> None:
+    While a file is being fed, the listener holds the turn open (`whole=True`), so that no pause inside
+    the file ends it: each file is one turn. Its end is judged like any pause once the file is fed.
+    """
+
+    def __init__(self, session: Session, whole: bool = True) -> None:
         self.session = session
+        self.whole = whole
         self.pending: deque[bytes] = deque()
         self.speech_done = asyncio.Event()
 
     def say(self, pcm: bytes) -> None:
         self.speech_done.clear()
+        if self.whole:
+            _turn_hold(self.session, True)
         self.pending.extend(split_frames(silence(LEAD_SILENCE) + pcm))
 
     async def run(self) -> None:
         pacer = RealTimePacer()
         quiet = split_frames(silence(0.032))[0]
         while True:
+            last = False
             if self.pending:
                 pcm = self.pending.popleft()
-                if not self.pending:
-                    self.speech_done.set()
+                last = not self.pending
             else:
                 pcm = quiet
             frame = make_frame(pcm)
             self.session.feed(frame)
+            if last:
+                if self.whole:
+                    _turn_hold(self.session, False)
+                self.speech_done.set()
             await pacer.wait(frame.duration)
 
 
+def _turn_hold(session: Session, held: bool) -> None:
+    """Hold (or release) the listener's turn, where it can (stand-in listeners of benchmarks cannot)."""
+    listener = session.listener
+    method = getattr(listener, "hold_turn" if held else "release_turn", None)
+    if method is not None:
+        method()
+
+
 class _TurnWatch:
-    """Which turns have started and played their first audio, from the session's events."""
+    """Which turns have started, played their first audio, or failed, from the session's events."""
 
     def __init__(self) -> None:
         self.started: set[int] = set()
         self.first_audio: set[int] = set()
+        self.errors: dict[int, str] = {}
         self.current = -1
         self.changed = asyncio.Event()
 
-    def see(self, event: object) -> None:
+    def see(self, event: SessionEvent) -> None:
         if isinstance(event, TurnStarted):
             self.current = event.index
             self.started.add(event.index)
         elif isinstance(event, AudioChunk):
             self.first_audio.add(self.current)
+        elif isinstance(event, TurnFinished) and event.error:
+            self.errors[event.index] = event.error
         else:
             return
         self.changed.set()
@@ -87,17 +109,13 @@ class _TurnWatch:
         return True
 
 
-async def run_script(session: Session, inputs: list[Path], interrupt_after: float | None = None) -> ScriptResult:
+async def run_script(session: Session, inputs: list[Path], interrupt_after: float | None = None,
+                     whole: bool = True) -> ScriptResult:
+    """Speak each input into the session; `whole=False` lets pauses inside a file end the turn (benchmarks)."""
     speech = [read_speech_file(path) for path in inputs]  # bad files fail before anything runs
     watch = _TurnWatch()
-    previous_handler = session.on_event
-
-    def on_event(event: object) -> None:
-        watch.see(event)
-        previous_handler(event)
-
-    session.on_event = on_event
-    feeder = Feeder(session)
+    unobserve = session.observe(watch.see)
+    feeder = Feeder(session, whole)
     feeding = asyncio.create_task(feeder.run())
     failed: list[str] = []
     try:
@@ -113,9 +131,11 @@ async def run_script(session: Session, inputs: list[Path], interrupt_after: floa
                 await asyncio.sleep(interrupt_after)
             elif not await session.wait_for_turns(index + 1, timeout=REPLY_TIMEOUT):
                 failed.append(f"{path}: no reply within {REPLY_TIMEOUT:.0f} s")
+            elif index in watch.errors:
+                failed.append(f"{path}: no full reply ({watch.errors[index]})")
     finally:
         feeding.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await feeding
-        session.on_event = previous_handler
+        unobserve()
     return ScriptResult(session.turns_finished, tuple(failed))

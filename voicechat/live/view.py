@@ -7,9 +7,14 @@ each character's reply as it streams, an input level meter, and per turn a laten
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from voicechat.events import (
+    AudioChunk,
+    Notice,
+    ReplyAwaited,
+    Sentence,
+    SessionEvent,
     TextDelta,
     TranscriptEvent,
     TranscriptKind,
@@ -42,28 +47,39 @@ class ViewState:
     latency: str = ""
     status: str = "listening"
 
-    def handle(self, event: object) -> None:
-        if isinstance(event, TranscriptEvent):
-            if event.kind is TranscriptKind.FINAL:
+    def handle(self, event: SessionEvent) -> None:
+        match event:
+            case TranscriptEvent(kind=TranscriptKind.FINAL):
                 self.partial = ""
                 self.lines.append((self.user_name, event.text))
-            elif event.kind in (TranscriptKind.UPDATE, TranscriptKind.STABLE):
+            case TranscriptEvent(kind=TranscriptKind.UPDATE | TranscriptKind.STABLE):
                 self.partial = event.text
                 self.status = "hearing you"
-        elif isinstance(event, TurnStarted):
-            self.status = "thinking"
-        elif isinstance(event, TextDelta):
-            self.status = "replying"
-            if self.lines and self.lines[-1][0] == event.character and self.lines[-1][0] != self.user_name:
-                self.lines[-1] = (event.character, self.lines[-1][1] + event.text)
-            else:
-                self.lines.append((event.character, event.text.lstrip()))
-        elif isinstance(event, TurnFinished):
-            self.status = "listening"
-            self.latency = latency_line(event.metrics) + (" (interrupted)" if event.interrupted else "")
-            if event.error:
-                self.lines.append(("error", event.error))
+            case TurnStarted():
+                self.status = "thinking"
+            case ReplyAwaited():
+                self.status = f"waiting for the reply (fails after {event.timeout:g} s)"
+            case TextDelta():
+                self.status = "replying"
+                self._add_reply_text(event)
+            case Notice():
+                self.lines.append(("note", event.text))
+            case TurnFinished():
+                self.status = "listening"
+                self.latency = latency_line(event.metrics) + (" (interrupted)" if event.interrupted else "")
+                if event.error:
+                    self.lines.append(("error", event.error))
+            case TranscriptEvent() | Sentence() | AudioChunk():
+                pass
+            case _:
+                assert_never(event)
         del self.lines[:-HISTORY_LINES]
+
+    def _add_reply_text(self, delta: TextDelta) -> None:
+        if self.lines and self.lines[-1][0] == delta.character and self.lines[-1][0] != self.user_name:
+            self.lines[-1] = (delta.character, self.lines[-1][1] + delta.text)
+        else:
+            self.lines.append((delta.character, delta.text.lstrip()))
 
 
 class LiveView:
@@ -97,16 +113,26 @@ class PlainView:
         self.user_name, self.out, self.err = user_name, out, err
         self._replies: dict[str, list[str]] = {}
 
-    def handle(self, event: object) -> None:
-        if isinstance(event, TranscriptEvent) and event.kind is TranscriptKind.FINAL:
-            self._line(self.out, f"{self.user_name}: {event.text}")
-        elif isinstance(event, TextDelta):
-            self._replies.setdefault(event.character, []).append(event.text)
-        elif isinstance(event, TurnFinished):
-            self._show_reply(event)
-            if event.error:
-                self._line(self.err, f"error: {event.error}")
-            self._line(self.err, latency_line(event.metrics) + (" (interrupted)" if event.interrupted else ""))
+    def handle(self, event: SessionEvent) -> None:
+        match event:
+            case TranscriptEvent(kind=TranscriptKind.FINAL):
+                self._line(self.out, f"{self.user_name}: {event.text}")
+            case TextDelta():
+                self._replies.setdefault(event.character, []).append(event.text)
+            case Notice():
+                self._line(self.err, f"note: {event.text}")
+            case ReplyAwaited():
+                self._line(self.err, f"waiting for the reply ({event.waited:g} s so far; it fails after "
+                                     f"{event.timeout:g} s)")
+            case TurnFinished():
+                self._show_reply(event)
+                if event.error:
+                    self._line(self.err, f"error: {event.error}")
+                self._line(self.err, latency_line(event.metrics) + (" (interrupted)" if event.interrupted else ""))
+            case TranscriptEvent() | TurnStarted() | Sentence() | AudioChunk():
+                pass
+            case _:
+                assert_never(event)
 
     def _show_reply(self, event: TurnFinished) -> None:
         """The whole reply, or for an interrupted one only what was heard."""

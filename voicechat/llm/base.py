@@ -29,6 +29,10 @@ class ReplyCut(LLMError):
         self.partial = partial
 
 
+class ReplyTooLong(ReplyCut):
+    """The model stopped at the token cap (`llm.max_tokens`, finish_reason "length"): `partial` is all it wrote."""
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     """Streams a reply to `messages` as text pieces, as they arrive.

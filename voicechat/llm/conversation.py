@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 
 from voicechat.config.models import Character
 from voicechat.events import Sentence, TextDelta
-from voicechat.llm.base import ChatMessage, ChatModel, LLMError, ReplyCut
+from voicechat.llm.base import ChatMessage, ChatModel, LLMError, ReplyCut, ReplyTooLong
+from voicechat.llm.budget import BudgetGate, ReplyBudget
 from voicechat.llm.tags import TagParser, merge
 
 CUT_MARK = " [cut off here]"
@@ -71,6 +72,7 @@ class Conversation:
         user_name: str,
         history_turns: int = 20,
         history_tokens: int = 3000,
+        budget: ReplyBudget | None = None,
     ) -> None:
         if not characters:
             raise ValueError("a conversation needs at least one character")
@@ -78,6 +80,7 @@ class Conversation:
         self.user_name = user_name
         self.history_turns = history_turns
         self.history_tokens = history_tokens
+        self.budget = budget or ReplyBudget()  # the spoken-reply limits (llm.reply_sentences, reply_words)
         self.characters: tuple[Character, ...] = tuple(characters)
         self.history: list[Exchange] = []
         self.conversation_id = uuid.uuid4().hex
@@ -107,12 +110,19 @@ class Conversation:
 
     def messages(self, user_text: str) -> list[ChatMessage]:
         """System prompt, the recent history that fits the bounds, and the new user line."""
-        messages = [ChatMessage("system", self.system_prompt)]
+        messages = [ChatMessage("system", self.system_prompt), *self._examples()]
         for exchange in self._recent():
             messages.append(ChatMessage("user", exchange.user))
             messages.append(ChatMessage("assistant", exchange.reply + (CUT_MARK if exchange.cut else "")))
         messages.append(ChatMessage("user", user_text))
         return messages
+
+    def _examples(self) -> list[ChatMessage]:
+        """The card's example exchanges, as if said before (one character only: a cast has no one voice)."""
+        if len(self.characters) != 1:
+            return []
+        return [message for example in self.lead.examples
+                for message in (ChatMessage("user", example.user), ChatMessage("assistant", example.reply))]
 
     def _recent(self) -> list[Exchange]:
         kept: list[Exchange] = []
@@ -127,11 +137,15 @@ class Conversation:
     async def reply(self, user_text: str) -> AsyncIterator[TextDelta]:
         """Stream the reply to `user_text` as deltas routed to characters; history and `last_turn` follow.
 
-        A reply cut midway (`ReplyCut`) is kept in history marked as cut, then re-raised; a turn that got
-        nothing (`LLMError`) leaves history as it was. Either way the conversation goes on.
+        Only what fits the reply budget goes out, ending on a whole sentence (`voicechat.llm.budget`), and
+        once the budget is spent the model's stream is closed. History keeps what went out. A reply cut
+        midway (`ReplyCut`) is kept marked as cut, without its unfinished sentence, then re-raised; one that
+        reached the token cap (`ReplyTooLong`) just loses its unfinished sentence; a turn that got nothing
+        (`LLMError`) leaves history as it was. Either way the conversation goes on.
         """
         parser = TagParser([c.name for c in self.characters], self.lead.name)
         self._parser = parser
+        gate = BudgetGate(self.budget)
         raw: list[str] = []
         parts: list[TextDelta] = []
         started = time.time()
@@ -139,29 +153,48 @@ class Conversation:
         try:
             async for piece in stream:
                 raw.append(piece)
-                for delta in parser.feed(piece):
-                    parts.append(delta)
+                for delta in _through(gate, parser.feed(piece)):
+                    parts.append(TextDelta(delta.text, delta.character))
                     yield delta
-            tail = parser.finish()  # an unclosed "<..." at the very end is plain text
-            parts += tail
-            for delta in tail:
-                yield delta
+                if gate.done:
+                    break  # the budget is spent: stop reading, and the finally below closes the stream
+            else:
+                # an unclosed "<..." at the very end is plain text
+                for delta in [*_through(gate, parser.finish()), *gate.finish(whole=True)]:
+                    parts.append(TextDelta(delta.text, delta.character))
+                    yield delta
+        except ReplyTooLong:
+            # The token cap is the profile's choice, not a failure: the reply ends on its last whole sentence.
+            gate.finish(whole=False)
+            self._finish(user_text, self._kept(raw, parts, gate), parts, started, cut=False, error=None)
+            return
         except ReplyCut as error:
-            parts += parser.finish()
-            self._finish(user_text, raw, parts, started, cut=True, error=str(error))
+            gate.finish(whole=False)
+            self._finish(user_text, self._kept(raw, parts, gate), parts, started, cut=True, error=str(error))
             raise
         except LLMError as error:
             self._finish(user_text, [], [], started, cut=False, error=str(error))
             raise
         except (GeneratorExit, asyncio.CancelledError):
-            parts += parser.finish()
-            self._finish(user_text, raw, parts, started, cut=True, error=None)
+            gate.finish(whole=False)
+            self._finish(user_text, self._kept(raw, parts, gate), parts, started, cut=True, error=None)
             raise
         finally:
             close = getattr(stream, "aclose", None)
             if close is not None:
                 await close()  # an abandoned reply releases its connection now, not at garbage collection
-        self._finish(user_text, raw, parts, started, cut=False, error=None)
+        self._finish(user_text, self._kept(raw, parts, gate), parts, started, cut=False, error=None)
+
+    def _kept(self, raw: list[str], parts: Sequence[TextDelta], gate: BudgetGate) -> list[str]:
+        """The reply as history keeps it: as the model wrote it, unless the budget left some of it out."""
+        if not gate.trimmed:
+            return raw
+        return [self._as_written([TextDelta(p.text.strip(), p.character) for p in merge(parts)])]
+
+    def record_failed_turn(self, user_text: str, error: str) -> None:
+        """A turn that failed before its reply was asked for: logged as a turn, history unchanged."""
+        self._parser = TagParser([], self.lead.name)
+        self._finish(user_text, [], [], time.time(), cut=False, error=error)
 
     def keep_only_spoken(self, spoken: Sequence[Sentence]) -> None:
         """After barge-in: the last reply becomes only what the user heard, marked as cut (or is dropped
@@ -203,3 +236,7 @@ class Conversation:
             finished=time.time(),
         )
         self.turns += 1
+
+
+def _through(gate: BudgetGate, deltas: Sequence[TextDelta]) -> list[TextDelta]:
+    return [kept for delta in deltas for kept in gate.feed(delta)]

@@ -1,7 +1,10 @@
 """llama-cpp-python's OpenAI-compatible server on 127.0.0.1, run as a child process for the offline model.
 
-It starts on a free port, is waited on until it answers `/v1/models`, and is stopped on `stop()`, on
-leaving a `with` block, or at interpreter exit, whichever comes first.
+It starts on a free port with a random API key that only this process knows, is ready once it has
+really completed one token (a build that crashes in `llama_decode` fails here, not in the first turn),
+and is stopped on `stop()`, on leaving a `with` block, or at interpreter exit, whichever comes first.
+Its death is seen at once (`death()`), described in one line with its log, and `restart()` brings it back
+on the same port and key.
 """
 
 from __future__ import annotations
@@ -9,6 +12,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
+import json
+import os
+import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -58,6 +65,7 @@ class LocalServer:
         self.log_path = log_path
         self.start_timeout = start_timeout
         self.port = 0
+        self.api_key = secrets.token_urlsafe(24)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,56 +73,86 @@ class LocalServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def command(self) -> list[str]:
-        threads = str(self.n_threads)
         return [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(self.model_path), "--model_alias", self.alias,
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--n_threads", threads, "--n_threads_batch", threads,
-            "--n_ctx", str(self.n_ctx), "--verbose", "False",
+            sys.executable, "-m", "voicechat.llm.llama_launch",
+            "--model", str(self.model_path), "--alias", self.alias, "--port", str(self.port),
+            "--threads", str(self.n_threads), "--n-ctx", str(self.n_ctx),
         ]
 
     def start(self) -> None:
         """Start the server and return once it answers; raises LLMError (with its log's tail) if it cannot."""
         if not runtime_available():
             raise LLMError(f"the offline model needs llama-cpp-python: {INSTALL_HINT}")
-        self.port = free_port()
+        self.port = self.port or free_port()
         log = self.log_path.open("wb") if self.log_path else subprocess.DEVNULL
+        from voicechat.llm.llama_launch import KEY_VARIABLE
+
         try:
             self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL)
+                                             stdin=subprocess.DEVNULL,
+                                             env=_child_environment(KEY_VARIABLE, self.api_key))
         finally:
             if self.log_path:
                 log.close()  # type: ignore[union-attr]
         atexit.register(self.stop)
         self._wait_until_ready()
 
+    def restart(self) -> None:
+        """A fresh process on the same port and key, after a crash (or before the next turn)."""
+        self.stop()
+        self.start()
+
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise LLMError(f"the offline model server exited (code {self._process.returncode}) "
-                               f"before answering{self._log_tail()}")
-            if self._answers():
+            if (death := self.death()) is not None:
+                self.stop()
+                raise LLMError(f"{death} before answering{self._log_tail()}")
+            if self._completes_a_token():
                 return
             time.sleep(0.1)
         self.stop()
         raise LLMError(f"the offline model server did not answer within {self.start_timeout:g} s"
                        f"{self._log_tail()}")
 
-    def _answers(self) -> bool:
+    def _completes_a_token(self) -> bool:
+        """Readiness is a real completion: a prompt of several tokens through llama_decode, one token out."""
+        body = json.dumps({"prompt": "Hello there, how are you?", "max_tokens": 1, "temperature": 0}).encode()
+        request = urllib.request.Request(f"{self.base_url}/completions", data=body, method="POST", headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"})
         try:
-            with urllib.request.urlopen(f"{self.base_url}/models", timeout=1.0) as response:
+            with urllib.request.urlopen(request, timeout=30.0) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+
+    def death(self, wait: float = 0.0) -> str | None:
+        """How the server process ended ("... crashed (signal 11)"), or None while it runs.
+
+        `wait`: give a process that just dropped a connection this long to be reaped.
+        """
+        process = self._process
+        if process is None:
+            return None
+        try:
+            code = process.wait(timeout=wait) if wait else process.poll()
+        except subprocess.TimeoutExpired:
+            return None
+        if code is None:
+            return None
+        if code < 0:
+            return f"the offline model server crashed ({_signal_name(-code)})"
+        return f"the offline model server exited (code {code})"
+
+    def describe_death(self, death: str) -> str:
+        log = f"; log: {self.log_path}" if self.log_path else ""
+        return f"{death}{log}; it restarts for the next turn"
 
     def _log_tail(self) -> str:
         if not self.log_path or not self.log_path.is_file():
             return ""
         lines = self.log_path.read_text(errors="replace").strip().splitlines()
-        return f": {lines[-1]} (full log: {self.log_path})" if lines else ""
+        return f": {lines[-1]} (full log: {self.log_path})" if lines else f" (log: {self.log_path})"
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -130,6 +168,10 @@ class LocalServer:
                 process.wait()
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
@@ -141,3 +183,18 @@ class LocalServer:
                  trace: TracebackType | None) -> None:
         with contextlib.suppress(Exception):
             self.stop()
+
+
+def _child_environment(key_variable: str, key: str) -> dict[str, str]:
+    """Ours, with the key, and without CONFIG_FILE, which llama-cpp-python's app would load instead of our
+    settings."""
+    environment = {name: value for name, value in os.environ.items() if name != "CONFIG_FILE"}
+    environment[key_variable] = key
+    return environment
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f"signal {number}, {signal.Signals(number).name}"
+    except ValueError:
+        return f"signal {number}"

@@ -6,13 +6,14 @@ names the endpoint and the fix; the API key never appears in them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from voicechat.config.models import LLMSettings
-from voicechat.llm.base import ChatMessage, LLMError, ReplyCut
+from voicechat.llm.base import ChatMessage, LLMError, ReplyCut, ReplyTooLong
 from voicechat.llm.kinds import detect_kind, dropped_notice, extra_parameters
 
 NO_KEY = "no-key"  # servers that need no key still get an Authorization header from the client
@@ -42,7 +43,9 @@ class OpenAIChat:
     def request(self, messages: Sequence[ChatMessage]) -> dict[str, Any]:
         """The keyword arguments of `chat.completions.create` for these messages."""
         s = self.settings
+        stop = {"stop": list(s.stop)} if s.stop else {}
         return {
+            **stop,
             "model": s.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "stream": True,
@@ -59,17 +62,38 @@ class OpenAIChat:
 
         received: list[str] = []
         opened = False
+        finish: str | None = None
         try:
-            response = await self._client.chat.completions.create(**self.request(messages))
-            opened = True
-            async with response:
-                async for chunk in response:
-                    text = _chunk_text(chunk)
-                    if text:
-                        received.append(text)
-                        yield text
+            # llm.timeout bounds the wait for the first chunk in all: the client alone would retry a timeout
+            # (max_retries) and so wait up to three times as long as the profile says.
+            async with asyncio.timeout(self.settings.timeout) as first_chunk:
+                response = await self._client.chat.completions.create(**self.request(messages))
+                opened = True
+                async with response:
+                    async for chunk in response:
+                        first_chunk.reschedule(None)
+                        finish = _finish_reason(chunk) or finish
+                        text = _chunk_text(chunk)
+                        if text:
+                            received.append(text)
+                            yield text
+        except TimeoutError:
+            raise LLMError(f"{self._host()} sent nothing within {self.settings.timeout:g} s: raise llm.timeout "
+                           "for a slow model, or check the server") from None
         except (openai.APIError, json.JSONDecodeError) as error:
             raise self._describe(error, "".join(received), opened) from None
+        self._check_ending(finish, "".join(received))
+
+    def _check_ending(self, finish: str | None, partial: str) -> None:
+        """A stream is whole only when the server said why it ended; one that just stops was cut."""
+        if finish == "length":
+            raise ReplyTooLong(f"the reply reached llm.max_tokens ({self.settings.max_tokens})", partial)
+        if finish is None and partial:
+            raise ReplyCut(f"the reply from {self._host()} stopped midway (the stream ended without "
+                           "finishing)", partial)
+        if finish is None:
+            raise LLMError(f"the reply from {self._host()} ended before any text (the stream ended without "
+                           "finishing): try again")
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -117,6 +141,11 @@ def shown_url(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _finish_reason(chunk: Any) -> str | None:
+    choices = getattr(chunk, "choices", None) or []
+    return getattr(choices[0], "finish_reason", None) if choices else None
 
 
 def _chunk_text(chunk: Any) -> str:

@@ -108,14 +108,12 @@ class Engines:
         return cls(name, settings, chat, SharedTTS(engine, tts_slots(settings.tts.engine)))
 
     def new_listener(self) -> RealtimeListener:
-        from voicechat.live.listener import ListenerSettings, RealtimeListener, resolve_model_dir
+        from voicechat.session_setup import new_listener
+        from voicechat.stt.models import resolve_model
 
         if self._stt_dir is None:
-            self._stt_dir = resolve_model_dir(self.settings.stt.model)
-        stt = self.settings.stt
-        return RealtimeListener(ListenerSettings(model_dir=self._stt_dir, realtime_model_dir=self._stt_dir,
-                                                 language=stt.language,
-                                                 post_speech_silence=stt.end_of_turn_silence))
+            self._stt_dir = resolve_model(self.settings.stt.model)
+        return new_listener(self.settings.stt, self._stt_dir)
 
     async def aclose(self) -> None:
         await self.chat.aclose()
@@ -123,10 +121,13 @@ class Engines:
 
 @dataclass
 class EngineCache:
-    """Engines by profile name, each loaded on first use and kept until the server stops."""
+    """Engines by profile name: only the profiles offered at start, each loaded when a connection needs it
+    and unloaded when the last one using it goes (the first profile, loaded at start, stays)."""
 
-    overrides: Mapping[str, Any] = field(default_factory=dict)
+    offered: tuple[str, ...] = ("default",)
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # by profile: its flag overrides
     loaded: dict[str, Engines] = field(default_factory=dict)
+    users: dict[str, int] = field(default_factory=dict)  # connections holding each profile
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def preload(self, name: str) -> Engines:
@@ -134,14 +135,32 @@ class EngineCache:
         from voicechat.config.store import load_profile
 
         if name not in self.loaded:
-            self.loaded[name] = Engines.load(name, load_profile(name, self.overrides))
+            self.loaded[name] = Engines.load(name, load_profile(name, self.overrides.get(name, {})))
         return self.loaded[name]
 
     async def get(self, name: str) -> Engines:
         async with self._lock:
+            if name not in self.offered:
+                raise KeyError(name)  # a caller's bug: connections check the name against `offered` first
             if name not in self.loaded:
                 await asyncio.to_thread(self.preload, name)
             return self.loaded[name]
+
+    async def acquire(self, name: str) -> Engines:
+        """A profile's engines for one more connection; give them back with `release`."""
+        engines = await self.get(name)
+        self.users[name] = self.users.get(name, 0) + 1
+        return engines
+
+    async def release(self, name: str) -> None:
+        async with self._lock:
+            self.users[name] = max(0, self.users.get(name, 0) - 1)
+            if self.users[name] or name == self.offered[0] or name not in self.loaded:
+                return
+            engines = self.loaded.pop(name)
+            log.info("profile %s unloaded: no connection uses it", name)
+        with contextlib.suppress(Exception):
+            await engines.aclose()
 
     async def aclose(self) -> None:
         engines, self.loaded = list(self.loaded.values()), {}

@@ -1,0 +1,79 @@
+"""Building a Session from a profile: the one place where conversation, speech, playback and listener meet.
+
+`talk` (typed, scripted and live), and each `serve` connection, make their Session here, so a setting
+or a fix applies to every mode at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voicechat.audio.sinks import AudioSink
+    from voicechat.config.models import Character, Profile, STTSettings
+    from voicechat.live.listener import RealtimeListener
+    from voicechat.llm.base import ChatModel
+    from voicechat.session import Session, SessionOptions
+    from voicechat.transcript import TranscriptWriter
+    from voicechat.tts.base import TextToSpeech
+
+
+def open_chat(settings: Profile, notify: Callable[[str], None]) -> ChatModel:
+    """The profile's chat model (blocking: the embedded server starts here); its notices go to `notify`."""
+    from voicechat.llm.registry import create_chat_model
+
+    chat = create_chat_model(settings.llm)
+    for notice in chat.notices:
+        notify(notice)
+    return chat
+
+
+def new_listener(stt: STTSettings, model_dir: Path | None = None) -> RealtimeListener:
+    """A live recognizer for the profile's speech settings (`model_dir`: stt.model already resolved)."""
+    from voicechat.live.listener import ListenerSettings, RealtimeListener
+    from voicechat.stt.models import resolve_model
+
+    folder = model_dir or resolve_model(stt.model)
+    return RealtimeListener(ListenerSettings(model_dir=folder, realtime_model_dir=folder, language=stt.language,
+                                             post_speech_silence=stt.end_of_turn_silence))
+
+
+def build_session(
+    settings: Profile,
+    characters: Sequence[Character],
+    chat: ChatModel,
+    *,
+    tts: TextToSpeech | None,
+    sink: AudioSink | None,
+    pace: bool = False,
+    listener: RealtimeListener | None = None,
+    transcript: TranscriptWriter | None = None,
+    options: SessionOptions | None = None,
+) -> Session:
+    """A Session over `chat` with these characters; `tts`/`sink` None: replies are shown, not spoken.
+
+    `pace`: play at real-time pace into a sink that does not block like a speaker (a WAV, a socket), so
+    barge-in bookkeeping matches what a listener would have heard.
+    """
+    from dataclasses import replace
+
+    from voicechat.live.playback import Playback
+    from voicechat.llm.conversation import Conversation
+    from voicechat.session import Session, SessionOptions
+
+    conversation = Conversation(chat, characters, settings.user_name, settings.llm.history_turns,
+                                settings.llm.history_tokens)
+    speaking = tts is not None and sink is not None
+    voices = {c.name: c.voice for c in characters}
+    return Session(
+        conversation=conversation,
+        listener=listener,
+        tts=tts if speaking else None,
+        playback=Playback(sink, pace=pace) if speaking and sink is not None else None,
+        voices=voices,
+        default_voice=voices[characters[0].name],
+        transcript=transcript,
+        options=replace(options or SessionOptions(), reply_timeout=settings.llm.timeout),
+    )
