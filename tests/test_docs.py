@@ -120,6 +120,13 @@ def test_a_made_up_option_or_command_in_a_readme_fails(tmp_path: Path) -> None:
         assert word in problem
 
 
+def test_a_span_wrapped_onto_the_next_line_is_read_whole(tmp_path: Path) -> None:
+    docs = _fake_doc(tmp_path, "Say it with `voicechat say hi\n--bogus`, or `voicechat talk\n--text`.\n")
+    assert [(span.text, span.line_no) for span in docs[0].spans] == [
+        ("voicechat say hi --bogus", 1), ("voicechat talk --text", 2)]
+    assert ["--bogus" in problem for problem in checks_cli.inline_command_problems(docs)] == [True]
+
+
 def test_wrong_settings_claims_fail(tmp_path: Path) -> None:
     docs = _fake_doc(tmp_path, "\n".join([
         "**Settings** (`[tts.higgs]`):", "",

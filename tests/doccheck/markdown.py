@@ -47,7 +47,8 @@ class Doc:
     blocks: list[Block] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
-    paragraphs: list[tuple[int, str]] = field(default_factory=list)
+    paragraphs: list[tuple[int, str]] = field(default_factory=list)  # (first line, text on one line)
+    paragraph_ends: list[int] = field(default_factory=list)
 
     def where(self, line_no: int) -> str:
         return f"{self.path.name}:{line_no}"
@@ -101,25 +102,42 @@ def _collect_prose(doc: Doc, prose: list[tuple[int, str]]) -> None:
     paragraph: list[tuple[int, str]] = []
     table: list[tuple[int, str]] = []
     for number, line in [*prose, (0, "")]:
-        if found := _HEADING.match(line):
-            heading = found.group(2)
-        if line.lstrip().startswith("|"):
+        is_row = line.lstrip().startswith("|")
+        title = _HEADING.match(line)
+        if table and not is_row:
+            doc.tables.append(_table(table, _just_before(doc, table[0][0]), heading))
+            table = []
+        if paragraph and (is_row or title or not line.strip()):
+            _add_paragraph(doc, paragraph, heading)
+            paragraph = []
+        if title:
+            heading = title.group(2)
+            doc.spans += [Span(text, number, heading, line) for text in spans_in(line)]
+        elif is_row:
             table.append((number, line))
-        else:
-            if table:
-                context = paragraph or ([(0, doc.paragraphs[-1][1])] if doc.paragraphs else [])
-                doc.tables.append(_table(table, context, heading))
-                table = []
-            if line.strip() and not found:
-                paragraph.append((number, line))
-            elif paragraph:
-                doc.paragraphs.append((paragraph[0][0], " ".join(text.strip() for _, text in paragraph)))
-                paragraph = []
-        for text in spans_in(line):
-            doc.spans.append(Span(text, number, heading, line))
+            doc.spans += [Span(text, number, heading, line) for text in spans_in(line)]
+        elif line.strip():
+            paragraph.append((number, line))
 
 
-def _table(rows: list[tuple[int, str]], paragraph: list[tuple[int, str]], heading: str) -> Table:
+def _add_paragraph(doc: Doc, lines: list[tuple[int, str]], heading: str) -> None:
+    """The paragraph as one line of text, and its spans (which may wrap onto the next line)."""
+    first, joined = lines[0][0], "\n".join(text.strip() for _, text in lines)
+    flat = joined.replace("\n", " ")
+    doc.paragraphs.append((first, flat))
+    doc.paragraph_ends.append(lines[-1][0])
+    for match in _SPAN.finditer(joined):
+        text = match.group(2).replace("\n", " ").strip().replace("\\|", "|")
+        doc.spans.append(Span(text, first + joined.count("\n", 0, match.start()), heading, flat))
+
+
+def _just_before(doc: Doc, line_no: int) -> str:
+    """The paragraph that ends right above a table (a blank line between them allowed)."""
+    if not doc.paragraphs:
+        return ""
+    return doc.paragraphs[-1][1] if line_no - doc.paragraph_ends[-1] <= 2 else ""
+
+
+def _table(rows: list[tuple[int, str]], before: str, heading: str) -> Table:
     body = [cells(text) for _, text in rows[2:]] if len(rows) > 1 else []
-    before = " ".join(text.strip() for _, text in paragraph[-3:])
     return Table(cells(rows[0][1]), tuple(body), rows[0][0], before, heading)
