@@ -81,7 +81,24 @@ class STTSettings(_Strict):
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the openai engine's key")
     timeout: float = Field(120.0, gt=0.0, le=3600.0, description="seconds to wait for the openai engine per file")
     end_of_turn_silence: float = Field(
-        0.45, ge=0.1, le=3.0, description="talk: seconds of silence that end your turn (shorter answers sooner)"
+        0.45, ge=0.1, le=3.0,
+        description="talk: seconds of silence that end your turn with turn_detection 'silence'; with 'smart', "
+        "the wait when the voice and the words disagree",
+    )
+    turn_detection: Literal["smart", "silence"] = Field(
+        "smart", description="talk: 'smart' ends a turn by how it sounds (Smart Turn v3.2) and what it says, "
+        "with turn_patience as the fallback; 'silence' after end_of_turn_silence seconds of quiet",
+    )
+    turn_complete_wait: float = Field(
+        0.15, ge=0.0, le=3.0, description="talk, smart: seconds of quiet that end a turn that sounds finished"
+    )
+    turn_patience: float = Field(
+        1.5, ge=0.1, le=10.0,
+        description="talk, smart: seconds of quiet that end a turn that sounds unfinished or trails off "
+        "('I was wondering if'); the longest wait",
+    )
+    turn_threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="talk, smart: Smart Turn probability above which a turn sounds finished"
     )
 
 

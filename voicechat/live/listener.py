@@ -14,14 +14,22 @@ import io
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voicechat.errors import VoicechatError
 from voicechat.events import TranscriptEvent, TranscriptKind
-from voicechat.live.sources import STT_RATE
+from voicechat.live.sources import FRAME_SAMPLES, STT_RATE
+from voicechat.live.turns import SMART_TURN_SECONDS, EndOfTurn, TurnDecision, TurnSettings
+
+if TYPE_CHECKING:
+    from voicechat.config.models import STTSettings
+
+RECENT_FRAMES = SMART_TURN_SECONDS * STT_RATE // FRAME_SAMPLES  # the audio Smart Turn looks at
+REALTIMESTT_LOGGERS = ("realtimestt", "RealtimeSTT")  # the loggers RealtimeSTT logs to (no propagation)
 
 
 @dataclass(frozen=True)
@@ -29,9 +37,28 @@ class ListenerSettings:
     model_dir: Path
     realtime_model_dir: Path
     language: str = "en"
-    post_speech_silence: float = 0.45  # seconds of silence that end a turn
-    early_transcription: float = 0.15  # start the final transcription this far into the silence
+    post_speech_silence: float = 0.45  # "silence" turn detection's wait; "smart": when the signals disagree
+    early_transcription: float = 0.02  # start the final transcription this far into the silence
     start_timeout: float = 60.0
+    device: str = "auto"  # faster-whisper: auto, cpu or cuda
+    compute_type: str = "default"  # default: int8 on CPU, float16 on CUDA
+    beam_size: int = 1
+    turns: TurnSettings | None = None  # None: smart detection with post_speech_silence as its middle wait
+    vad_confirmation: float = 0.0  # silence RealtimeSTT must see before it counts a pause (its default: 0.16)
+
+    @property
+    def turn_settings(self) -> TurnSettings:
+        return self.turns if self.turns is not None else TurnSettings(silence=self.post_speech_silence)
+
+
+def listener_settings(stt: STTSettings, model_dir: Path) -> ListenerSettings:
+    """The profile's [stt] table as the live listener's settings (one model for live and final text)."""
+    turns = TurnSettings(mode=stt.turn_detection, silence=stt.end_of_turn_silence,
+                         complete_wait=stt.turn_complete_wait, patience=stt.turn_patience,
+                         threshold=stt.turn_threshold)
+    return ListenerSettings(model_dir=model_dir, realtime_model_dir=model_dir, language=stt.language,
+                            post_speech_silence=stt.end_of_turn_silence, device=stt.device,
+                            compute_type=stt.compute_type, beam_size=stt.beam_size, turns=turns)
 
 
 def resolve_model_dir(model: str) -> Path:
@@ -44,13 +71,19 @@ def resolve_model_dir(model: str) -> Path:
 class RealtimeListener:
     """Runs RealtimeSTT in its threads and posts STARTED/UPDATE/STABLE/FINAL events to an asyncio queue."""
 
-    def __init__(self, settings: ListenerSettings) -> None:
+    def __init__(self, settings: ListenerSettings,
+                 on_decision: Callable[[TurnDecision], None] | None = None) -> None:
         self.settings = settings
         self.events: asyncio.Queue[TranscriptEvent] = asyncio.Queue()
         self._recorder: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = threading.Event()
         self._reader: threading.Thread | None = None
+        self._recent: deque[bytes] = deque(maxlen=RECENT_FRAMES)
+        self._recent_lock = threading.Lock()
+        self._on_decision = on_decision
+        self._turns: EndOfTurn | None = None
+        self._held = False
 
     def _post(self, kind: TranscriptKind) -> Callable[..., None]:
         def post(text: str = "", *_: Any) -> None:
@@ -64,13 +97,17 @@ class RealtimeListener:
     def _construct(self) -> Any:
         from RealtimeSTT import AudioToTextRecorder
 
+        from voicechat.stt.faster_whisper import _compute_type, _device
+
+        turns = self.settings.turn_settings
+        device = _device(self.settings.device)
         logging.getLogger("realtimestt").setLevel(logging.ERROR)
         return AudioToTextRecorder(
             model=str(self.settings.model_dir),
             realtime_model_type=str(self.settings.realtime_model_dir),
             language=self.settings.language,
-            device="cpu",
-            compute_type="int8",
+            device=device,
+            compute_type=_compute_type(self.settings.compute_type, device),
             use_microphone=False,
             spinner=False,
             no_log_file=True,
@@ -79,27 +116,91 @@ class RealtimeListener:
             enable_realtime_transcription=True,
             # one model in memory when live and final transcription use the same one
             use_main_model_for_realtime=self.settings.model_dir == self.settings.realtime_model_dir,
-            post_speech_silence_duration=self.settings.post_speech_silence,
+            # EndOfTurn moves this per pause; the patient wait holds until the first pause is judged
+            post_speech_silence_duration=turns.patience if turns.mode == "smart" else turns.silence,
+            deactivity_silence_confirmation_duration=self.settings.vad_confirmation,
+            silero_deactivity_detection=True,  # Silero, not WebRTC, says when a pause starts: fewer false ones
             early_transcription_on_silence=self.settings.early_transcription,  # seconds, despite its int hint
-            on_vad_start=self._post(TranscriptKind.STARTED),
-            on_realtime_transcription_update=self._post(TranscriptKind.UPDATE),
-            on_realtime_transcription_stabilized=self._post(TranscriptKind.STABLE),
-            beam_size=1,
+            on_vad_start=self._on_speech_start,
+            on_realtime_transcription_update=self._on_live_text(TranscriptKind.UPDATE),
+            on_realtime_transcription_stabilized=self._on_live_text(TranscriptKind.STABLE),
+            on_turn_detection_start=self._on_pause,
+            on_turn_detection_stop=self._on_pause_end,
+            beam_size=self.settings.beam_size,
             beam_size_realtime=1,
         )
+
+    def _on_speech_start(self, *_: Any) -> None:
+        if self._turns is not None:
+            self._turns.turn_ended()  # a new recording: the last one's words no longer count
+        self._post(TranscriptKind.STARTED)()
+
+    def _on_live_text(self, kind: TranscriptKind) -> Callable[..., None]:
+        post = self._post(kind)
+
+        def on_text(text: str = "", *_: Any) -> None:
+            if self._turns is not None:
+                self._turns.transcript(str(text or ""))
+            post(text)
+
+        return on_text
+
+    def _on_pause(self, *_: Any) -> None:
+        if self._turns is not None:
+            with self._recent_lock:
+                recent = b"".join(self._recent)
+            self._turns.pause_started(recent)
+
+    def _on_pause_end(self, *_: Any) -> None:
+        if self._turns is not None:
+            self._turns.speech_resumed()
+
+    def _set_wait(self, seconds: float) -> None:
+        recorder = self._recorder
+        if recorder is not None:
+            recorder.post_speech_silence_duration = seconds  # read by its recording loop on every frame
+
+    def _make_turns(self) -> EndOfTurn:
+        """Smart Turn loaded and warmed (its first call is slow) before the first pause needs it."""
+        from voicechat.live.turns import SmartTurn
+
+        turns = self.settings.turn_settings
+        model = None
+        if turns.mode == "smart":
+            model = SmartTurn()
+            model.warm_up()
+        return EndOfTurn(turns, self._set_wait, model, self._on_decision)
+
+    def hold_turn(self) -> None:
+        """No pause ends the turn until release_turn(): a scripted file is heard whole, however it pauses."""
+        self._held = True
+        if self._turns is not None:
+            self._turns.hold()
+
+    def release_turn(self) -> None:
+        self._held = False
+        if self._turns is not None:
+            self._turns.release()
 
     async def start(self) -> None:
         """Construct RealtimeSTT in a worker thread; fail at its first logged error instead of its hang."""
         self._loop = asyncio.get_running_loop()
+        if self.settings.turn_settings.mode == "smart":
+            from voicechat.live.turns import smart_turn_path
+
+            smart_turn_path()  # a missing model fails here, before anything starts
+        making_turns = asyncio.ensure_future(asyncio.to_thread(self._make_turns))
         errors = _FirstError()
-        logging.getLogger().addHandler(errors)
+        for name in REALTIMESTT_LOGGERS:  # its own only: another connection's errors are not this recognizer's
+            logging.getLogger(name).addHandler(errors)
         construct = self._construct_in_daemon_thread()
         try:
             deadline = time.monotonic() + self.settings.start_timeout
             while not construct.done() and errors.message is None and time.monotonic() < deadline:
                 await asyncio.wait({construct}, timeout=0.1)
         finally:
-            logging.getLogger().removeHandler(errors)
+            for name in REALTIMESTT_LOGGERS:
+                logging.getLogger(name).removeHandler(errors)
         failure = errors.message
         if failure is None and construct.done() and construct.exception() is not None:
             failure = str(construct.exception())
@@ -112,6 +213,9 @@ class RealtimeListener:
                 f"check stt.model ({self.settings.model_dir}) with `voicechat doctor`"
             )
         self._recorder = construct.result()
+        self._turns = await making_turns
+        if self._held:
+            self._turns.hold()
         self._reader = threading.Thread(target=self._read_finals, name="voicechat-stt", daemon=True)
         self._reader.start()
 
@@ -146,17 +250,21 @@ class RealtimeListener:
 
     def feed(self, pcm: bytes) -> None:
         """16 kHz mono int16 audio, at real-time pace (RealtimeSTT's VAD counts on it)."""
+        with self._recent_lock:
+            self._recent.append(pcm)
         self._recorder.feed_audio(pcm, STT_RATE)
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._turns is not None:
+            self._turns.close()
         if self._recorder is not None:
             recorder, self._recorder = self._recorder, None
             await asyncio.to_thread(_quiet_shutdown, recorder)
 
 
 class _FirstError(logging.Handler):
-    """Keeps the first ERROR record logged anywhere (RealtimeSTT logs model failures, then waits forever)."""
+    """Keeps the first ERROR record RealtimeSTT logs (it logs model failures, then waits forever)."""
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)

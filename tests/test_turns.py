@@ -1,0 +1,164 @@
+"""End of turn: Smart Turn v3.2 (the ONNX in the pipecat-ai wheel) on real Piper speech, the words, the waits."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from voicechat.live.sources import read_speech_file, silence
+from voicechat.live.turns import (
+    HELD_WAIT,
+    EndOfTurn,
+    SmartTurn,
+    TurnDecision,
+    TurnDetector,
+    TurnSettings,
+    smart_turn_path,
+    words_trail,
+)
+
+SETTINGS = TurnSettings(mode="smart", silence=0.45, complete_wait=0.15, patience=1.5, threshold=0.5)
+COMPLETE = ["What time is it?", "Can you tell me a story about a dragon?", "What is the capital of France?"]
+TRAILING = ["I was wondering if", "Could you tell me about the", "I want to go to"]
+
+
+@pytest.fixture(scope="module")
+def smart_turn() -> SmartTurn:
+    return SmartTurn()
+
+
+@pytest.fixture
+def speech(make_speech: Callable[[str, str], Path]) -> Callable[[str], bytes]:
+    """16 kHz PCM of Piper saying the text, with the short quiet a pause starts with."""
+
+    def make(text: str) -> bytes:
+        return read_speech_file(make_speech(text, "clip.wav")) + silence(0.1)
+
+    return make
+
+
+def test_the_model_ships_in_the_pipecat_wheel_and_pipecat_is_never_imported() -> None:
+    import sys
+
+    path = smart_turn_path()
+    assert path.name == "smart-turn-v3.2-cpu.onnx" and path.stat().st_size > 8_000_000
+    assert "pipecat" not in sys.modules
+
+
+@pytest.mark.parametrize("text", COMPLETE)
+def test_a_complete_question_sounds_finished(smart_turn: SmartTurn, speech: Callable[[str], bytes], text: str) -> None:
+    assert smart_turn.probability(speech(text)) > 0.5
+
+
+def test_a_trailing_phrase_sounds_unfinished(smart_turn: SmartTurn, speech: Callable[[str], bytes]) -> None:
+    assert smart_turn.probability(speech("I was wondering if")) < 0.2
+
+
+def test_clips_longer_than_eight_seconds_use_their_end(smart_turn: SmartTurn, speech: Callable[[str], bytes]) -> None:
+    question = speech("What time is it?")
+    long_clip = speech("I was wondering if") + silence(9.0) + question
+    assert abs(smart_turn.probability(long_clip) - smart_turn.probability(question)) < 0.05
+
+
+@pytest.mark.parametrize(("text", "trails"), [
+    ("I was wondering if", True), ("Tell me about the", True), ("So, um", True), ("I think...", True),
+    ("What time is it?", False), ("Hello there.", False), ("Tell me a story", None), ("", None),
+])
+def test_words_say_whether_a_sentence_trails(text: str, trails: bool | None) -> None:
+    assert words_trail(text) is trails
+
+
+@pytest.mark.parametrize(("probability", "text", "wait", "reason"), [
+    (0.95, "What time is it?", 0.15, "complete"),
+    (0.95, "What time is it", 0.15, "complete"),  # the live text often has no punctuation yet
+    (0.02, "I was wondering if", 1.5, "trailing"),
+    (0.95, "I was wondering if", 1.5, "trailing"),  # the words outrank a voice that sounds done
+    (None, "I was wondering if", 1.5, "trailing"),  # before the model answers
+    (0.02, "Tell me a story", 1.5, "unfinished"),
+    (0.02, "What time is it?", 0.45, "unfinished"),  # the words end a sentence: the middle wait
+    (None, "What time is it?", 0.45, "waiting"),
+])
+def test_decisions_combine_the_voice_and_the_words(probability: float | None, text: str, wait: float,
+                                                   reason: str) -> None:
+    decision = TurnDetector(SETTINGS).decide(probability, text)
+    assert (decision.wait, decision.reason) == (wait, reason)
+
+
+def test_silence_mode_always_waits_the_silence() -> None:
+    detector = TurnDetector(TurnSettings(mode="silence", silence=0.3))
+    assert detector.decide(0.99, "What time is it?").wait == 0.3
+    assert detector.decide(0.01, "I was wondering if").wait == 0.3
+
+
+class Waits:
+    """What EndOfTurn told the recognizer, and a way to wait for its model's answer."""
+
+    def __init__(self) -> None:
+        self.applied: list[float] = []
+        self.decisions: list[TurnDecision] = []
+        self.judged = threading.Event()
+
+    def apply(self, seconds: float) -> None:
+        self.applied.append(seconds)
+
+    def decided(self, decision: TurnDecision) -> None:
+        self.decisions.append(decision)
+        if decision.probability is not None:
+            self.judged.set()
+
+
+def end_of_turn(smart_turn: SmartTurn) -> tuple[EndOfTurn, Waits]:
+    waits = Waits()
+    return EndOfTurn(SETTINGS, waits.apply, smart_turn, waits.decided), waits
+
+
+def test_a_pause_after_a_question_ends_the_turn_soon(smart_turn: SmartTurn, speech: Callable[[str], bytes]) -> None:
+    turns, waits = end_of_turn(smart_turn)
+    turns.transcript("What time is it?")
+    turns.pause_started(speech("What time is it?"))
+    assert waits.judged.wait(10)
+    turns.close()
+    assert waits.applied == [0.45, 0.15]  # the words alone first, then the voice agrees
+    assert [d.reason for d in waits.decisions] == ["waiting", "complete"]
+
+
+def test_a_pause_after_trailing_words_waits_patiently_until_speech_resumes(
+        smart_turn: SmartTurn, speech: Callable[[str], bytes]) -> None:
+    turns, waits = end_of_turn(smart_turn)
+    turns.transcript("I was wondering")  # the live text lags the voice
+    turns.pause_started(speech("I was wondering if"))
+    assert waits.judged.wait(10)
+    turns.transcript("I was wondering if")
+    turns.speech_resumed()
+    turns.close()
+    assert waits.applied == [0.45, 1.5, 1.5, 1.5]
+    assert [d.reason for d in waits.decisions] == ["waiting", "unfinished", "trailing"]
+
+
+def test_an_answer_about_a_pause_that_ended_is_dropped(smart_turn: SmartTurn, speech: Callable[[str], bytes]) -> None:
+    turns, waits = end_of_turn(smart_turn)
+    turns.pause_started(speech("What time is it?"))
+    turns.speech_resumed()  # before the model can have answered
+    waits.judged.wait(0.5)
+    turns.close()
+    assert waits.applied[-1] == 1.5 and 0.15 not in waits.applied
+
+
+def test_a_held_turn_never_ends_until_released(smart_turn: SmartTurn, speech: Callable[[str], bytes]) -> None:
+    turns, waits = end_of_turn(smart_turn)
+    turns.hold()
+    turns.transcript("What time is it?")
+    turns.pause_started(speech("What time is it?"))
+    turns.speech_resumed()
+    turns.pause_started(speech("What time is it?"))
+    for _ in range(100):  # the model answers while held: it must not shorten the wait
+        if len(waits.applied) >= 5:
+            break
+        threading.Event().wait(0.05)
+    assert set(waits.applied) == {HELD_WAIT} and waits.decisions == []
+    turns.release()
+    turns.close()
+    assert waits.applied[-1] == 0.15 and waits.decisions[-1].reason == "complete"

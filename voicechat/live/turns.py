@@ -1,0 +1,235 @@
+"""When has the user finished speaking? Smart Turn v3.2 on the audio, the words of the live transcript, a fallback.
+
+Each pause in speech gets a wait: short when the turn sounds finished and its words do not trail off,
+patient after trailing words ("I was wondering if") or a turn that sounds unfinished, and the profile's
+`end_of_turn_silence` when the voice sounds unfinished but the words end a sentence. The listener applies
+the wait to RealtimeSTT's own silence counter, so the silence timeout stays the fallback whatever the
+model says.
+
+Smart Turn is the ONNX file shipped inside the `pipecat-ai` wheel, loaded with onnxruntime: pipecat itself
+is never imported (it needs loguru and much else).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SMART_TURN_FILE = Path("audio", "turn", "smart_turn", "data", "smart-turn-v3.2-cpu.onnx")
+SMART_TURN_RATE = 16000
+SMART_TURN_SECONDS = 8  # the model sees the last 8 s, zero-padded in front
+
+# Words a finished sentence rarely ends on: conjunctions, prepositions, articles, fillers. No verbs: a live
+# transcript that lags the voice often stops on one ("what time is").
+TRAILING_WORDS = frozenset((
+    "a", "an", "the", "and", "or", "but", "so", "because", "if", "when", "while", "whether", "that", "which",
+    "whose", "to", "of", "in", "on", "at", "for", "from", "with", "about", "into", "onto", "than", "as", "like",
+    "my", "your", "his", "her", "our", "their", "um", "uh", "er", "erm",
+))
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    mode: str = "smart"  # "smart": Smart Turn + words, silence as fallback; "silence": a fixed silence
+    silence: float = 0.45  # "silence" mode's wait; in "smart" mode, the wait when the signals disagree
+    complete_wait: float = 0.15  # after a turn that sounds and reads finished
+    patience: float = 1.5  # after trailing words or a turn that sounds unfinished: the fallback
+    threshold: float = 0.5  # Smart Turn probability above which a turn sounds finished
+
+
+@dataclass(frozen=True)
+class TurnDecision:
+    wait: float  # seconds of silence, counted from the pause's start, that end this turn
+    reason: str
+    probability: float | None = None
+
+
+def smart_turn_path() -> Path:
+    """The Smart Turn ONNX inside the installed pipecat-ai wheel, found without importing pipecat."""
+    from voicechat.errors import VoicechatError
+
+    spec = importlib.util.find_spec("pipecat")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        path = Path(folder) / SMART_TURN_FILE
+        if path.is_file():
+            return path
+    raise VoicechatError("the Smart Turn model is missing (pipecat-ai not installed): run scripts/setup, "
+                         "or set stt.turn_detection = \"silence\"")
+
+
+class SmartTurn:
+    """Probability that the speech in a 16 kHz clip is a finished turn (one ONNX call, ~40 ms on one core)."""
+
+    def __init__(self, path: Path | None = None, threads: int = 1) -> None:
+        import onnxruntime
+        from faster_whisper.feature_extractor import FeatureExtractor
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(str(path or smart_turn_path()), sess_options=options,
+                                                     providers=["CPUExecutionProvider"])
+        self._features = FeatureExtractor(feature_size=80, chunk_length=SMART_TURN_SECONDS)
+
+    def probability(self, pcm: bytes) -> float:
+        import numpy as np
+
+        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        size = SMART_TURN_RATE * SMART_TURN_SECONDS
+        samples = samples[-size:]
+        samples = np.pad(samples, (size - samples.size, 0))
+        samples = (samples - samples.mean()) / np.sqrt(samples.var() + 1e-7)  # as Whisper's extractor normalizes
+        features = self._features(samples, padding=0)[:, : size // 160]
+        (output,) = self._session.run(None, {"input_features": features[np.newaxis].astype(np.float32)})
+        return float(np.asarray(output).reshape(-1)[0])
+
+    def warm_up(self) -> None:
+        self.probability(bytes(2 * SMART_TURN_RATE))
+
+
+def words_trail(text: str) -> bool | None:
+    """True: the text stops mid-phrase; False: it ends a sentence; None: the words do not say."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    if stripped.endswith(("...", "…", ",", "-", "—")):
+        return True
+    words = re.findall(r"[a-z']+", stripped.lower())
+    if words and words[-1] in TRAILING_WORDS:
+        return True
+    if stripped[-1] in ".?!":
+        return False
+    return None
+
+
+class TurnDetector:
+    """Pure decisions: the wait for a pause, given what Smart Turn heard and the transcript reads."""
+
+    def __init__(self, settings: TurnSettings) -> None:
+        self.settings = settings
+
+    def decide(self, probability: float | None, text: str) -> TurnDecision:
+        s = self.settings
+        if s.mode == "silence":
+            return TurnDecision(s.silence, "silence")
+        trailing = words_trail(text)
+        if trailing:  # "...wondering if": the words outrank the voice, which synthetic speech fools often
+            return TurnDecision(s.patience, "trailing", probability)
+        if probability is None:  # the model has not answered yet
+            return TurnDecision(s.silence, "waiting")
+        if probability < s.threshold:
+            return TurnDecision(s.silence if trailing is False else s.patience, "unfinished", probability)
+        return TurnDecision(s.complete_wait, "complete", probability)
+
+
+class EndOfTurn:
+    """Per pause: runs Smart Turn off the audio thread and hands each new wait to `apply` (seconds).
+
+    `hold()` keeps any pause from ending the turn (a scripted file still being fed) until `release()`.
+    Callbacks come from RealtimeSTT's threads; a generation counter drops answers about a pause that ended.
+    """
+
+    def __init__(self, settings: TurnSettings, apply: Callable[[float], None],
+                 model: SmartTurn | None = None, on_decision: Callable[[TurnDecision], None] | None = None) -> None:
+        self.detector = TurnDetector(settings)
+        self.model = model
+        self._apply = apply
+        self._on_decision = on_decision or (lambda decision: None)
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._in_pause = False
+        self._held = False
+        self._probability: float | None = None
+        self._text = ""
+        self._work = threading.Condition(self._lock)
+        self._job: tuple[int, bytes] | None = None
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        if model is not None and settings.mode == "smart":
+            self._thread = threading.Thread(target=self._run_model, name="voicechat-turns", daemon=True)
+            self._thread.start()
+
+    def pause_started(self, recent_audio: bytes) -> None:
+        with self._lock:
+            self._generation += 1
+            self._in_pause, self._probability = True, None
+            if self._thread is not None:
+                self._job = (self._generation, recent_audio)
+                self._work.notify()
+            self._decide_locked()
+
+    def speech_resumed(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._in_pause, self._probability = False, None
+            self._apply_locked(self.detector.settings.patience)  # until the next pause is judged
+
+    def transcript(self, text: str) -> None:
+        with self._lock:
+            self._text = text
+            if self._in_pause:
+                self._decide_locked()
+
+    def turn_ended(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._in_pause, self._probability, self._text = False, None, ""
+
+    def hold(self) -> None:
+        with self._lock:
+            self._held = True
+            self._apply_locked(HELD_WAIT)
+
+    def release(self) -> None:
+        with self._lock:
+            self._held = False
+            if self._in_pause:
+                self._decide_locked()
+            else:
+                self._apply_locked(self.detector.settings.patience)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._work.notify()
+
+    def _decide_locked(self) -> None:
+        decision = self.detector.decide(self._probability, self._text)
+        self._apply_locked(decision.wait)
+        if not self._held:
+            self._on_decision(decision)
+
+    def _apply_locked(self, wait: float) -> None:
+        self._apply(HELD_WAIT if self._held else wait)
+
+    def _run_model(self) -> None:
+        assert self.model is not None
+        while True:
+            with self._lock:
+                while self._job is None and not self._closed:
+                    self._work.wait()
+                if self._closed:
+                    return
+                assert self._job is not None
+                (generation, audio), self._job = self._job, None
+            probability = _safe_probability(self.model, audio)
+            with self._lock:
+                if generation == self._generation and self._in_pause:
+                    self._probability = probability
+                    self._decide_locked()
+
+
+HELD_WAIT = 3600.0  # seconds: "never", for RealtimeSTT's silence counter
+
+
+def _safe_probability(model: Any, audio: bytes) -> float | None:
+    try:
+        return float(model.probability(audio))
+    except Exception:  # a failed call leaves the words and the fallback in charge
+        return None
