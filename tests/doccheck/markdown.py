@@ -8,7 +8,7 @@ from pathlib import Path
 
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+-]*)")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
-_SPAN = re.compile(r"(`+)(.+?)\1")
+_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
 
