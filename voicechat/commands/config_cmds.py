@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -36,7 +37,7 @@ def _print_toml(data: dict[str, Any], sources: list[str]) -> None:
     from voicechat.console import out
 
     for source in sources:
-        out().print(f"# from {source}", markup=False)
+        out().print(f"# from {source}", markup=False, soft_wrap=True)  # a path is never wrapped
     out().print(tomli_w.dumps(data).rstrip(), markup=False)
 
 
@@ -149,3 +150,42 @@ def voices_show(name: str = typer.Argument(..., help="Voice name.")) -> None:
     sources = [str(find_files("voices", name)[-1].path)]
     sources += [f"reference: {path}" for path in (entry.reference_audio, entry.reference_text) if path]
     _print_toml(entry.voice.model_dump(mode="json", exclude_none=True), sources)
+
+
+@voices_app.command("new")
+def voices_new(
+    name: str = typer.Argument(..., help="Name of the new voice."),
+    source: Path | None = typer.Option(None, "--from", help="A recording of the voice (wav, flac, mp3, ogg, m4a...)."),
+    seconds: float | None = typer.Option(
+        None, "--record", min=5.0, max=60.0, help="Record this many seconds from the microphone instead."
+    ),
+    text: str | None = typer.Option(None, "--text", help="What the recording says (default: Whisper hears it)."),
+    description: str = typer.Option("", "--description", help="How the voice sounds, in words."),
+    input_device: str | None = typer.Option(
+        None, "--input-device", help="Microphone index or name part for --record (see `voicechat devices`)."
+    ),
+    profile: str = typer.Option(
+        "default", "--profile", "-p", envvar="VOICECHAT_PROFILE", help="Profile whose STT settings transcribe it."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace a voice of yours with this name."),
+) -> None:
+    """Make a voice for cloning engines (Higgs) from 5-20 s of clean speech: NAME.wav, NAME.txt and NAME.toml."""
+    from voicechat import voices_new as new
+
+    if not _NAME.fullmatch(name):
+        raise UsageError(f"voice name '{name}': use letters, digits, '-', '_' or '.' (up to 64)")
+    if (source is None) == (seconds is None):
+        raise UsageError("give the voice's audio: --from FILE (a recording) or --record SECONDS (the microphone)")
+    new.target_folder(name, force)  # an existing voice fails before any recording
+    from voicechat.config.store import load_profile
+
+    stt = load_profile(profile).stt
+    if source is not None:
+        samples, rate = new.from_file(source)
+        label = str(source)
+    else:
+        from voicechat.audio.record import record
+
+        samples, rate = record(seconds or 0.0, input_device)
+        label = "the recording"
+    new.report(new.make_voice(name, samples, rate, label, text, stt, description, force))
