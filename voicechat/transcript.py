@@ -18,6 +18,7 @@ from typing import IO, Any
 from voicechat import paths
 from voicechat.errors import VoicechatError
 from voicechat.events import TurnMetrics
+from voicechat.fileio import PRIVATE
 from voicechat.llm.conversation import Turn
 
 
@@ -58,8 +59,10 @@ class TranscriptWriter:
 
     def open(self) -> TranscriptWriter:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("a", encoding="utf-8")
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
+            os.fchmod(descriptor, PRIVATE)  # a transcript is the user's own words: owner only, even if it existed
+            self._handle = os.fdopen(descriptor, "a", encoding="utf-8")
         except OSError as error:
             raise VoicechatError(f"cannot write the transcript {self.path}: {error.strerror}; "
                                  "choose another file with --transcript") from None
