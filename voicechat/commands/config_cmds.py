@@ -14,7 +14,7 @@ profiles_app = typer.Typer(help="Model profiles: LLM endpoint and sampling, STT 
 characters_app = typer.Typer(help="Character cards: name, persona, voice, greeting.", no_args_is_help=True)
 voices_app = typer.Typer(help="Voices: what each TTS engine needs to speak in that voice.", no_args_is_help=True)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: `$` lets a final newline in
 
 
 def _print_list(kind: str, describe: Any) -> None:
@@ -91,7 +91,7 @@ def profiles_new(
     )
     from voicechat.console import err
 
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise UsageError(f"profile name '{name}': use letters, digits, '-', '_' or '.' (up to 64)")
     changes = dict(parse_assignment(item) for item in settings)
     base_profile = load_profile(base, environ={})
