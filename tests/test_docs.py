@@ -102,6 +102,7 @@ def test_shell_lines_split_into_voicechat_invocations() -> None:
     assert found[0].comment == "a comment"
     assert shell.invocations("python -m voicechat devices; echo done")[0].args == ["devices"]
     assert shell.invocations("pip install voicechat-extra") == []
+    assert shell.invocations("voicechat serve: http://127.0.0.1:8765/ (piper); Ctrl+C stops") == []
 
 
 def test_a_made_up_option_or_command_in_a_readme_fails(tmp_path: Path) -> None:

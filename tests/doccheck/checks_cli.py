@@ -20,9 +20,10 @@ def code_invocations(docs: list[Doc]) -> tuple[list[tuple[str, Invocation]], lis
         for block in doc.blocks:
             if block.lang not in SHELL_LANGS:
                 continue
+            hint = "" if block.lang else " (a block of output, not commands? mark it ```text)"
             for number, line in logical_lines(list(block.lines)):
                 try:
-                    found += [(doc.where(number), each) for each in invocations(line)]
+                    found += [(doc.where(number) + hint, each) for each in invocations(line)]
                 except ValueError as error:
                     if "voicechat" in line:
                         problems.append(f"{doc.where(number)}: cannot split `{line}` as a shell does: {error}")

@@ -66,6 +66,8 @@ def voicechat_args(words: list[str]) -> tuple[dict[str, str], list[str]] | None:
     if not rest:
         return None
     program = rest[0].rsplit("/", 1)[-1]
+    if rest[1:2] and rest[1].endswith(":"):
+        return None  # printed output, such as "voicechat serve: http://127.0.0.1:8765/ ..."
     if rest[0] == "voicechat" or rest[0].endswith("bin/voicechat"):  # not a folder such as ~/.config/voicechat
         return env, rest[1:]
     if re.fullmatch(r"python[\d.]*", program) and rest[1:3] == ["-m", "voicechat"]:
