@@ -21,7 +21,10 @@ from tests.sse_server import Script, SSEServer
 from voicechat.serve.app import Hub, create_app
 from voicechat.serve.connection import ConnectionDefaults
 from voicechat.serve.engines import EngineCache
-from voicechat.serve.protocol import WS_MAX_SIZE
+from voicechat.serve.guard import Origins
+from voicechat.serve.limits import ServeLimits
+from voicechat.serve.protocol import REPLY_FAILED, WS_MAX_SIZE
+from voicechat.serve.transport import server_config
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +32,11 @@ pytestmark = pytest.mark.slow
 class ServerThread:
     """The app under a real uvicorn server on a free 127.0.0.1 port, in its own thread and event loop."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, origins: Origins | None = None) -> None:
         import uvicorn
 
         self.hub = hub
-        config = uvicorn.Config(create_app(hub), host="127.0.0.1", port=0, ws_max_size=WS_MAX_SIZE,
-                                log_level="warning", lifespan="on")
+        config = server_config(create_app(hub, origins or Origins()), "127.0.0.1", 0, hub.defaults.limits)
         self.server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.server.serve(),),
@@ -66,9 +68,12 @@ class ServerThread:
 
 
 def make_hub(llm: SSEServer, token: str | None = None, characters: tuple[str, ...] = ("lydia",),
-             pace: bool = False) -> Hub:
-    return Hub(ConnectionDefaults("default", characters, pace), EngineCache({"llm.base_url": llm.base_url}),
-               token)
+             pace: bool = False, profiles: tuple[str, ...] = ("default",),
+             limits: ServeLimits = ServeLimits()) -> Hub:
+    """Every offered profile pointed at the test's LLM server."""
+    overrides = {name: {"llm.base_url": llm.base_url} for name in profiles}
+    return Hub(ConnectionDefaults(profiles[0], characters, pace, profiles, limits),
+               EngineCache(profiles, overrides), token)
 
 
 @pytest.fixture
@@ -249,7 +254,8 @@ def test_bad_input_gets_an_error_and_the_connection_stays_up(served: ServerThrea
         bytes(70_000),
     ]
     expected = ["malformed JSON", "JSON object", "unknown message type 'dance'", "text", "4000",
-                "resample to 16000", "pcm_s16le", "nobody-here", "no-such-profile", "whole int16", "70000 bytes"]
+                "resample to 16000", "pcm_s16le", "no character card 'nobody-here'", "does not offer that profile",
+                "whole int16", "70000 bytes"]
     llm.queue(Script.reply("Still here."))
 
     async def run() -> tuple[list[dict[str, Any]], Client, int | None]:
@@ -272,13 +278,39 @@ def test_bad_input_gets_an_error_and_the_connection_stays_up(served: ServerThrea
     for error, needle in zip(errors, expected, strict=True):
         assert needle in error["message"] and error["fatal"] is False, (needle, error)
         assert "\n" not in error["message"]
+        assert not any(name in error["message"] for name in ("captain", "narrator", "llamacpp", "vllm", "/"))
     assert client.replies() == "Still here."
     assert close_code == 1009  # over the WebSocket size limit: closed by the protocol, not the server process
     assert get_json(served.url("/health"))["status"] == "ok"
 
 
-def test_config_changes_characters_and_profile_and_reset_forgets(served: ServerThread, llm: SSEServer) -> None:
-    async def run() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def test_config_changes_characters_and_profile_and_reset_forgets(llm: SSEServer) -> None:
+    with ServerThread(make_hub(llm, profiles=("default", "llamacpp"))) as served:
+        config, reset, switched, health = _switch_and_reset(served)
+        deadline = time.monotonic() + 30
+        while get_json(served.url("/health"))["profiles"] != ["default"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        after = get_json(served.url("/health"))
+    assert switched["profile"] == "llamacpp" and switched["characters"] == config["characters"]
+    assert switched["profiles"] == ["default", "llamacpp"]
+    assert llm.requests[2].body["model"] == "local" and not earlier_lines(llm.requests[2], "Hello again.")
+    assert health["profiles"] == ["default", "llamacpp"]
+    assert after["profiles"] == ["default"]  # the switched-to profile's engines went with its last client
+    captain = config["characters"][0]
+    assert captain != "Lydia" and captain in llm.requests[0].body["messages"][0]["content"]
+    assert len(reset["conversation"]) == 32
+    assert not earlier_lines(llm.requests[1], "Ahoy, who are you?")  # history is gone
+    assert captain in llm.requests[1].body["messages"][0]["content"]
+
+
+def earlier_lines(request: Any, *lines: str) -> list[str]:
+    """Which of `lines` a request carries as history (before its last message)."""
+    history = " ".join(str(m["content"]) for m in request.body["messages"][:-1])
+    return [line for line in lines if line in history]
+
+
+def _switch_and_reset(served: ServerThread) -> tuple[dict[str, Any], ...]:
+    async def run() -> tuple[dict[str, Any], ...]:
         client = await connect(served.url())
         await client.socket.send(json.dumps({"type": "config", "characters": ["captain"]}))
         config = await client.until("config")
@@ -289,18 +321,11 @@ def test_config_changes_characters_and_profile_and_reset_forgets(served: ServerT
         await client.socket.send(json.dumps({"type": "config", "profile": "llamacpp"}))
         switched = await client.until("ready")
         await client.say("And now?")
+        health = get_json(served.url("/health"))
         await client.socket.close()
-        return config, reset, switched
+        return config, reset, switched, health
 
-    config, reset, switched = asyncio.run(run())
-    assert switched["profile"] == "llamacpp" and switched["characters"] == config["characters"]
-    assert llm.requests[2].body["model"] == "local" and len(llm.requests[2].body["messages"]) == 2
-    assert get_json(served.url("/health"))["profiles"] == ["default", "llamacpp"]
-    captain = config["characters"][0]
-    assert captain != "Lydia" and captain in llm.requests[0].body["messages"][0]["content"]
-    assert len(reset["conversation"]) == 32
-    assert len(llm.requests[1].body["messages"]) == 2  # system prompt and the new line: history is gone
-    assert captain in llm.requests[1].body["messages"][0]["content"]
+    return asyncio.run(run())
 
 
 def test_a_token_is_checked_on_connect(llm: SSEServer) -> None:
@@ -417,7 +442,7 @@ def test_a_client_gone_while_its_recognizer_starts_leaves_nothing_running(served
 
 
 def test_an_llm_failure_is_reported_in_the_turn_and_the_key_never_shows(
-        llm: SSEServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        llm: SSEServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     secret = "sk-test-never-shown-4242"
     monkeypatch.setenv("OPENROUTER_API_KEY", secret)
     llm.queue(Script.http_error(401), Script.reply("Working again."))
@@ -431,7 +456,9 @@ def test_an_llm_failure_is_reported_in_the_turn_and_the_key_never_shows(
             return client, failed, recovered
 
         client, failed, recovered = asyncio.run(run())
-    assert "401" in failed["error"] and "OPENROUTER_API_KEY" in failed["error"]
+    assert failed["error"] == REPLY_FAILED  # generic for the client...
+    logged = [r.getMessage() for r in caplog.records if r.name == "voicechat.serve" and "turn 0" in r.getMessage()]
+    assert len(logged) == 1 and "401" in logged[0] and "OPENROUTER_API_KEY" in logged[0]  # ...the detail logged
     assert recovered["error"] is None and client.replies().endswith("Working again.")
     assert llm.requests[0].headers["authorization"] == f"Bearer {secret}"  # the key was used...
     assert all(secret not in json.dumps(event) for event in client.events)  # ...and never sent to the client
@@ -463,7 +490,7 @@ def test_an_interrupt_stops_a_paced_reply_and_history_keeps_what_was_heard(llm: 
     heard = " ".join(s["text"] for s in cut["spoken"])
     assert heard.startswith("Part 1") and "Part 15" not in heard
     assert audio_at_cut < 22050 * 2 * 4  # paced: about what had time to play, not the whole story
-    history = llm.requests[1].body["messages"][2]["content"]
+    history = llm.requests[1].body["messages"][-2]["content"]  # the cut reply, before the new line
     assert history.endswith(CUT_MARK) and "Part 15" not in history
 
 

@@ -14,12 +14,16 @@ from voicechat import __version__
 from voicechat.serve.auth import presented_token, token_ok
 from voicechat.serve.connection import Connection, ConnectionDefaults
 from voicechat.serve.engines import EngineCache
+from voicechat.serve.guard import GuardMiddleware, Origins
+from voicechat.serve.limits import LIMIT_LOG, Slots
+from voicechat.serve.protocol import error_event
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
 log = logging.getLogger("voicechat.serve")
 POLICY_VIOLATION = 1008  # WebSocket close code for a missing or wrong token
+TRY_AGAIN_LATER = 1013  # WebSocket close code when the server has its limit of connections
 
 
 @dataclass
@@ -30,9 +34,18 @@ class Hub:
     engines: EngineCache
     token: str | None = None
     live: dict[str, Connection] = field(default_factory=dict)
+    recognizers: Slots = field(default_factory=lambda: Slots(0))
+
+    def __post_init__(self) -> None:
+        self.recognizers = Slots(self.defaults.limits.recognizers)
 
 
-def create_app(hub: Hub) -> "FastAPI":
+def create_app(hub: Hub, origins: Origins) -> Any:
+    """The app behind its Host and Origin guard (an ASGI app for uvicorn)."""
+    return GuardMiddleware(_fastapi_app(hub), origins)
+
+
+def _fastapi_app(hub: Hub) -> "FastAPI":
     from fastapi import FastAPI, WebSocket
     from fastapi.responses import HTMLResponse
     from fastapi.staticfiles import StaticFiles
@@ -52,8 +65,10 @@ def create_app(hub: Hub) -> "FastAPI":
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     @app.get("/", response_class=HTMLResponse)
-    async def index() -> str:
-        return (static / "index.html").read_text(encoding="utf-8")
+    async def index() -> HTMLResponse:
+        # never inside another site's frame, where a hidden click could start the microphone
+        return HTMLResponse((static / "index.html").read_text(encoding="utf-8"),
+                            headers={"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"})
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -66,7 +81,15 @@ def create_app(hub: Hub) -> "FastAPI":
             await websocket.close(code=POLICY_VIOLATION, reason="token required: connect with ?token=...")
             return
         await websocket.accept()
-        connection = Connection(websocket, hub.engines, hub.defaults)
+        limit = hub.defaults.limits.connections
+        if len(hub.live) >= limit:
+            LIMIT_LOG.warn("connections", "refused a WebSocket: %d conversations open, the --max-connections "
+                           "limit", limit)
+            line = f"the server has its limit of {limit} conversations open: try again later"
+            await websocket.send_json(error_event(line, fatal=True))
+            await websocket.close(code=TRY_AGAIN_LATER, reason=line[:120])
+            return
+        connection = Connection(websocket, hub.engines, hub.defaults, hub.recognizers)
         hub.live[connection.id] = connection
         log.info("connection %s opened (%d live)", connection.id, len(hub.live))
         try:
@@ -74,7 +97,10 @@ def create_app(hub: Hub) -> "FastAPI":
         finally:
             hub.live.pop(connection.id, None)
             with contextlib.suppress(Exception):
-                await websocket.close()
+                if connection.close_reason:
+                    await websocket.close(code=POLICY_VIOLATION, reason=connection.close_reason[:120])
+                else:
+                    await websocket.close()
             log.info("connection %s closed (%d live)", connection.id, len(hub.live))
 
     return app

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from voicechat.serve.protocol import INPUT_RATE, ProtocolError, check_audio_frame, error_event
+from voicechat.serve.limits import LimitReached
+from voicechat.serve.protocol import INPUT_RATE, ProtocolError, check_audio_frame, error_event, scrub_secrets
 from voicechat.serve.sink import Outbox
 
 if TYPE_CHECKING:
     from voicechat.live.listener import RealtimeListener
     from voicechat.session import Session
 
+log = logging.getLogger("voicechat.serve")
 MAX_BACKLOG = INPUT_RATE * 2 * 10  # bytes of audio held while the recognizer starts or catches up: 10 s
 CATCH_UP = 2.0
 
@@ -62,7 +65,7 @@ class Hearing:
         except Exception as error:  # a recognizer that cannot start must not take typed turns with it
             self._failed = True
             session.listener = None
-            self.outbox.put(error_event(f"speech recognition is unavailable: {error}; typed turns still work"))
+            self.outbox.put(error_event(_unavailable(error)))
             return
         self._feeder = self.spawn(self._feed())
         self.outbox.put({"type": "listening"})
@@ -87,3 +90,11 @@ class Hearing:
             self._feeder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._feeder
+
+
+def _unavailable(error: Exception) -> str:
+    """The client's line: a limit as it is; a failure generic (its detail names the server's model files)."""
+    if isinstance(error, LimitReached):
+        return str(error)
+    log.warning("speech recognition could not start: %s", scrub_secrets(str(error)))
+    return "speech recognition is unavailable on this server (its log says why); typed turns still work"

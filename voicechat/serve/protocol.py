@@ -8,6 +8,8 @@ Server -> client: JSON events with a `type`, and binary frames of reply PCM betw
 from __future__ import annotations
 
 import json
+import os
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -74,6 +76,9 @@ def parse_message(raw: str) -> TextMessage | InterruptMessage | ResetMessage | C
     except json.JSONDecodeError as error:
         raise ProtocolError(f"malformed JSON ({error.msg} at character {error.pos}): send one JSON object "
                             "per text frame") from None
+    except (RecursionError, ValueError):  # "[" * 2000 nests deeper than the parser goes
+        raise ProtocolError("JSON nested too deeply or not parseable: send one flat JSON object per text "
+                            "frame") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError('a message must be a JSON object with a "type": one of ' + ", ".join(MESSAGE_TYPES))
     if data["type"] not in MESSAGE_TYPES:
@@ -107,6 +112,20 @@ def check_audio_frame(frame: bytes) -> None:
                             f"{INPUT_ENCODING} (an even number of bytes)")
 
 
+REPLY_FAILED = "the reply failed at the server's language model or speech engine (its log has the detail): try again"
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
+_SECRET_SHAPES = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_-]{8,}|(?i:bearer)\s+\S+")
+
+
+def scrub_secrets(text: str) -> str:
+    """`text` without the value of any *_KEY / *_TOKEN / *_SECRET variable, nor anything shaped like a key,
+    for lines that reach the log (an upstream error body may echo the key it was sent)."""
+    for name, value in os.environ.items():
+        if len(value) >= 8 and _SECRET_NAME.search(name) and value in text:
+            text = text.replace(value, "[redacted]")
+    return _SECRET_SHAPES.sub("[redacted]", text)
+
+
 def error_event(message: str, fatal: bool = False) -> dict[str, Any]:
     return {"type": "error", "message": message, "fatal": fatal}
 
@@ -128,7 +147,7 @@ def session_event(event: object) -> dict[str, Any] | None:
                 "text": event.text}
     if isinstance(event, TurnFinished):
         return {"type": "turn_metrics", "turn": event.index, "interrupted": event.interrupted,
-                "error": event.error, "metrics": dict(vars(event.metrics)),
+                "error": None if event.error is None else REPLY_FAILED, "metrics": dict(vars(event.metrics)),
                 "spoken": [{"character": s.character, "text": s.text} for s in event.spoken]}
     if isinstance(event, AudioChunk):
         return None

@@ -8,6 +8,7 @@ sees `audio_complete` with `interrupted`).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from typing import Any
 
@@ -18,30 +19,51 @@ Outgoing = dict[str, Any] | bytes
 
 
 class Outbox:
-    """An unbounded FIFO of JSON events (dicts) and audio (bytes) that can drop its queued audio."""
+    """A FIFO of JSON events (dicts) and audio (bytes) that can drop its queued audio.
 
-    def __init__(self) -> None:
+    It holds at most `limit` bytes (JSON counted as encoded) for a client that does not read: past that it
+    drops its audio, takes no more, and sets `overflowed` (the connection then ends)."""
+
+    def __init__(self, limit: int | None = None) -> None:
         self._items: deque[Outgoing] = deque()
         self._ready = asyncio.Event()
+        self.limit = limit
+        self.queued = 0  # bytes
+        self.overflowed = asyncio.Event()
 
     def put(self, item: Outgoing) -> None:
+        if self.overflowed.is_set():
+            return
+        size = _size(item)
+        if self.limit is not None and self.queued + size > self.limit:
+            self.drop_audio()
+            self.overflowed.set()
+            return
         self._items.append(item)
+        self.queued += size
         self._ready.set()
 
     async def get(self) -> Outgoing:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
-        return self._items.popleft()
+        item = self._items.popleft()
+        self.queued -= _size(item)
+        return item
 
     def drop_audio(self) -> int:
         kept = [item for item in self._items if not isinstance(item, bytes)]
         dropped = len(self._items) - len(kept)
         self._items = deque(kept)
+        self.queued = sum(map(_size, kept))
         return dropped
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def _size(item: Outgoing) -> int:
+    return len(item) if isinstance(item, bytes) else len(json.dumps(item))
 
 
 class WebSocketSink:

@@ -1,6 +1,7 @@
 // voicechat browser client: microphone -> 16 kHz int16 PCM frames, reply PCM -> speakers, transcript on screen.
-// The protocol is in docs/protocol.md. ?token=... passes a server token; ?say=TEXT sends one typed turn;
-// ?mic=1 starts the microphone once connected.
+// The protocol is in docs/protocol.md. ?token=... passes a server token; ?say=TEXT fills in a typed turn.
+// Nothing is sent and the microphone never starts but from the user's own click or key press: a link to
+// this page must not be able to speak for the user or listen to the room.
 "use strict";
 
 const RATE = 16000;
@@ -51,8 +52,7 @@ function onEvent(event) {
       ready = true;
       setStatus(`connected: ${event.characters.join(", ")} via ${event.llm}`, "ready");
       enable(true);
-      if (params.get("say")) send({ type: "text", text: params.get("say") });
-      if (params.get("mic") === "1" && !mic) startMic().catch((error) => line("error", "error", `microphone: ${error.message}`));
+      if (params.get("say") && !$("text").value) { $("text").value = params.get("say"); $("text").focus(); }
       break;
     case "listening": line("note", "", "listening"); break;
     case "speech_started": stopPlayback(); break;
@@ -190,15 +190,18 @@ function stopMic() {
   $("mic").dataset.on = "false";
 }
 
-$("mic").onclick = () => {
+// Page actions run only for events the user made (isTrusted): a script cannot click on the user's behalf.
+$("mic").onclick = (event) => {
+  if (!event.isTrusted) return;
   ensurePlayer();
   if (mic) stopMic(); else startMic().catch((error) => line("error", "error", `microphone: ${error.message}`));
 };
 $("typed").onsubmit = (event) => {
   event.preventDefault();
+  if (!event.isTrusted) return;
   const text = $("text").value.trim();
   if (text) { ensurePlayer(); send({ type: "text", text }); $("text").value = ""; }
 };
-$("interrupt").onclick = () => send({ type: "interrupt" });
-$("reset").onclick = () => send({ type: "reset" });
+$("interrupt").onclick = (event) => { if (event.isTrusted) send({ type: "interrupt" }); };
+$("reset").onclick = (event) => { if (event.isTrusted) send({ type: "reset" }); };
 connect();
