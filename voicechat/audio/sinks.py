@@ -16,6 +16,7 @@ from typing import IO, Any, Protocol
 
 from voicechat.errors import VoicechatError
 from voicechat.events import AudioChunk
+from voicechat.fileio import output_mode
 
 _STREAMING_SIZE = 0xFFFFFFFF  # "unknown length" in a RIFF header written before the audio is known
 
@@ -108,6 +109,7 @@ class WavFileSink(WavStreamSink):
         self.target = Path(target)
         handle = tempfile.NamedTemporaryFile("wb", dir=self.target.parent, prefix=f".{self.target.name}.",
                                              suffix=".part", delete=False)
+        os.fchmod(handle.fileno(), output_mode())  # the umask's mode, as for any output, not the temp file's 0600
         super().__init__(handle)
         self._handle = handle
 
