@@ -24,6 +24,7 @@ CHECKS: dict[str, Check] = {
     "options named in a command's section": checks_cli.option_span_problems,
     "the command table": checks_cli.command_table_problems,
     "defaults in option tables": checks_cli.option_table_problems,
+    "option defaults in prose": checks_cli.option_default_problems,
     "profile keys and values": checks_settings.key_problems,
     "defaults stated in prose": checks_settings.prose_default_problems,
     "defaults tables": checks_settings.defaults_table_problems,
@@ -139,13 +140,15 @@ def test_wrong_settings_claims_fail(tmp_path: Path) -> None:
         "```toml", "[tts.openai-speech]", 'model = "x"   # default tts-1', "```", "",
         "```bash", "voicechat serve  # http://127.0.0.1:9999/", "```", "",
         "## voicechat transcribe", "", "| `--format` | what |", "|---|---|", "| `srt` (default) | subtitles |", "",
+        "## voicechat serve", "", "On the default `--port 8000` it listens.", "",
         "| symptom | fix |", "|---|---|",
         "| `Higgs needs a GPU badly` | buy one |",
         "| `unknown key 'llm.temperature' (known keys: ...)` | fix |", "",
     ]))
     problems = [problem for check in CHECKS.values() for problem in check(docs)]
     for expected in ["`seed`", "0.6", "llm.temprature", "llm.top_p = 3.0", "VOICECHAT_LLM_TOPP",
-                     "no valid profile", "tts-1", "9999", "`srt`", "Higgs needs a GPU badly", "llm.temperature"]:
+                     "no valid profile", "tts-1", "9999", "`srt`", "not '8000'", "Higgs needs a GPU badly",
+                     "llm.temperature"]:
         assert any(expected in problem for problem in problems), (expected, problems)
 
 

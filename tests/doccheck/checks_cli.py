@@ -164,3 +164,18 @@ def option_table_problems(docs: list[Doc]) -> list[str]:
                     problems.append(f"{doc.where(table.line_no)}: `{values[0]}` is marked the default of "
                                     f"{header[0]}, which defaults to {param.default!r}")
     return problems
+
+
+def option_default_problems(docs: list[Doc]) -> list[str]:
+    """"the default `--host 127.0.0.1`" in a command's section is that option's real default."""
+    problems = []
+    for doc in docs:
+        for span in doc.spans:
+            command = command_in(span.heading)
+            option, _, value = span.text.partition(" ")
+            if command is None or f"default `{span.text}`" not in span.line or not value:
+                continue
+            param = cli.find_option(command, option)
+            if param is not None and str(param.default) != value:
+                problems.append(f"{doc.where(span.line_no)}: {option} defaults to {param.default!r}, not {value!r}")
+    return problems
