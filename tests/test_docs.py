@@ -75,12 +75,14 @@ def test_cli_check_refuses_what_the_program_refuses(args: list[str], complaint: 
         cli.check(args)
 
 
-@pytest.mark.parametrize("args", [
-    ["say", "hi", "-o", "-"], ["--help"], ["talk", "--help"], ["profiles", "new", "x", "--set", "a=b"],
-    ["--version"], ["transcribe", "a.wav", "-f", "json", "--word-timestamps"],
+@pytest.mark.parametrize("args, reached", [
+    (["say", "hi", "-o", "-"], ["say"]),
+    (["profiles", "new", "x", "--set", "a=b"], ["new"]),
+    (["transcribe", "a.wav", "-f", "json", "--word-timestamps"], ["transcribe"]),
+    (["--help"], []), (["talk", "--help"], []), (["--version"], []),  # parsed, then ended by the eager option
 ])
-def test_cli_check_accepts_real_lines(args: list[str]) -> None:
-    cli.check(args)
+def test_cli_check_accepts_real_lines(args: list[str], reached: list[str]) -> None:
+    assert [ctx.command.name for ctx in cli.check(args)] == reached
 
 
 def test_prose_placeholders_stand_for_values_and_commands() -> None:
