@@ -115,7 +115,11 @@ def test_a_scripted_input_with_a_thinking_pause_is_heard_whole(server: SSEServer
     question = paused_speech(make_speech, ["I was wondering if", "you could tell me a story about a dragon."],
                              0.7, tmp_path / "paused.wav")
     server.queue(Script.reply("Once there was a dragon."), Script.reply("A second answer."))
-    result, _, transcript = talk(server, tmp_path, question)
+    # A fixed 0.3 s silence would end a live turn inside the 0.7 s pause: the file is held open instead.
+    transcript = tmp_path / "talk.jsonl"
+    result = run_cli("talk", "--base-url", server.base_url, "--input", str(question), "--output",
+                     str(tmp_path / "answer.wav"), "--transcript", str(transcript),
+                     env={**KEY, "VOICECHAT_STT_TURN_DETECTION": "silence", "VOICECHAT_STT_END_OF_TURN_SILENCE": "0.3"})
     assert result.returncode == 0, result.stderr.decode()
 
     turns = records(transcript)
