@@ -171,7 +171,7 @@ def test_true_statements_of_every_kind_pass(tmp_path: Path) -> None:
 
 def test_message_search_fills_gaps_on_both_sides(tmp_path: Path) -> None:
     (tmp_path / "code.py").write_text(
-        'def fail(kind, name, known):\n    raise ValueError(f"unknown {kind} \'{name}\': known {kind}s are {known}")\n'
+        'def fail(name, known):\n    raise ValueError(f"unknown voice \'{name}\': known voices are {known}")\n'
     )
     sources = messages.source_patterns(tmp_path)
     assert messages.found_in("unknown voice 'x': known voices are ...", sources)

@@ -59,7 +59,7 @@ def message_problem(message: str, fix: str) -> str | None:
         return None
     if messages.found_in(message, messages.source_patterns(SOURCE)):
         return None
-    return "no message like it in voicechat/"
+    return "no message like it in voicechat/ (write the parts that vary as ..., X, N or URL)"
 
 
 def troubleshooting_problems(docs: list[Doc]) -> list[str]:

@@ -2,7 +2,7 @@
 
 Both sides may hold gaps: the docs write `...`, `X` or `URL` for the variable parts, and f-strings in the
 source have `{...}` fields. A message is found when some source string and the documented text can print
-the same words, with most of the documented words matched by the source's own text, not by its gaps.
+the same words, with most (70%) of the documented characters matched by the source's own text, not by its gaps.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 GAP = None
 Pattern = tuple[str | None, ...]  # characters, and GAP for any text
 _DOC_GAPS = re.compile(r"\.\.\.|…|\b(?:X|N|URL|NAME|FILE|PATH|DIR)\b")
-MIN_COVERAGE = 0.5
+MIN_COVERAGE = 0.7  # of the documented characters, matched by the source's own text
 
 
 def doc_pattern(message: str) -> Pattern:
