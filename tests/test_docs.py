@@ -164,6 +164,7 @@ def test_true_statements_of_every_kind_pass(tmp_path: Path) -> None:
         "$ voicechat profiles new x --from default --set llm.top_k=40 && voicechat profiles show x", "```", "",
         "Use `--from` and `--set KEY=VALUE`; `voicechat say TEXT -o -` or `voicechat COMMAND --help`.", "",
         "| symptom | fix |", "|---|---|", "| `unknown voice 'x': known voices are ...` | pick one |", "",
+        "In a voice's `[piper]`:", "", "| key | default |", "|---|---|", "| `length_scale` | 1.0 |", "",
     ]))
     problems = [problem for check in CHECKS.values() for problem in check(docs)]
     assert not problems, problems

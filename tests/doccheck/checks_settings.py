@@ -102,11 +102,24 @@ def _check_defaults_table(doc: Doc, table: Table, key_col: int, default_col: int
         values = _table_values(row[default_col], len(keys))
         for key, value in zip(keys, values or [], strict=False):
             checked += 1
-            if error := _default_problem(prefix + key, value):
+            full = key if key.split(".")[0] in _sections() else prefix + key
+            if error := _default_problem(full, value, _defaults_holding(full)):
                 problems.append(f"{doc.where(table.line_no)}: defaults table row `{key}`: {error}")
     if not checked:
         problems.append(f"{doc.where(table.line_no)}: a defaults table whose defaults could not be read")
     return problems
+
+
+def _defaults_holding(key: str) -> dict[str, Any]:
+    """The defaults of a profile, or of a voice when only a voice has the key (a table of NAME.toml keys)."""
+    profile, voice = settings.packaged_default(), settings.kind_defaults("voice")
+    return voice if _has_key(voice, key) and not _has_key(profile, key) else profile
+
+
+def _has_key(data: dict[str, Any], key: str) -> bool:
+    if "." in key:
+        return settings.lookup(data, key) is not settings.MISSING
+    return bool(settings.paths_named(key, data))
 
 
 def _table_values(cell: str, count: int) -> list[str] | None:
