@@ -110,7 +110,7 @@ def test_shell_lines_split_into_voicechat_invocations() -> None:
 
 def test_a_made_up_option_or_command_in_a_readme_fails(tmp_path: Path) -> None:
     docs = _fake_doc(tmp_path, "\n".join([
-        "## voicechat say", "", "```bash",
+        "## voicechat say --loud", "", "```bash",
         "voicechat say hi -o x.wav   # fine",
         "echo hi | voicechat say - --loudness 3 | aplay",
         "voicechat sing hi",
@@ -119,8 +119,8 @@ def test_a_made_up_option_or_command_in_a_readme_fails(tmp_path: Path) -> None:
     ]))
     problems = checks_cli.command_line_problems(docs) + checks_cli.inline_command_problems(docs)
     problems += checks_cli.option_span_problems(docs)
-    assert len(problems) == 4, problems
-    for word, problem in zip(["--loudness", "sing", "--nope", "--shout"], problems, strict=True):
+    assert len(problems) == 5, problems
+    for word, problem in zip(["--loudness", "sing", "--nope", "--loud", "--shout"], problems, strict=True):
         assert word in problem
 
 

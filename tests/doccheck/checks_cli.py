@@ -62,21 +62,23 @@ def value_problems(ctx: cli.Context, invocation: Invocation) -> list[str]:
 
 
 def inline_command_problems(docs: list[Doc]) -> list[str]:
-    """`voicechat ...` in prose and tables: as a code line, but placeholders (TEXT, FILE...) may stand in."""
+    """`voicechat ...` in prose, tables and headings: as a code line, but placeholders (TEXT, FILE...) may
+    stand in."""
     problems = []
     for doc in docs:
-        for span in doc.spans:
+        titles = [(number, text) for number, text in doc.headings if text.startswith("voicechat ")]
+        for number, text in [*((span.line_no, span.text) for span in doc.spans), *titles]:
             try:
-                found = invocations(span.text)
+                found = invocations(text)
             except ValueError:
                 continue
             for invocation in found:
                 try:
                     for ctx in cli.check(invocation.args, lenient=True):
-                        problems += [f"{doc.where(span.line_no)}: `{span.text}`: {text}"
-                                     for text in value_problems(ctx, invocation)]
+                        problems += [f"{doc.where(number)}: `{text}`: {each}"
+                                     for each in value_problems(ctx, invocation)]
                 except cli.DocError as error:
-                    problems.append(f"{doc.where(span.line_no)}: `{span.text}`: {error}")
+                    problems.append(f"{doc.where(number)}: `{text}`: {error}")
     return problems
 
 

@@ -49,6 +49,7 @@ class Doc:
     tables: list[Table] = field(default_factory=list)
     paragraphs: list[tuple[int, str]] = field(default_factory=list)  # (first line, text on one line)
     paragraph_ends: list[int] = field(default_factory=list)
+    headings: list[tuple[int, str]] = field(default_factory=list)
 
     def where(self, line_no: int) -> str:
         return f"{self.path.name}:{line_no}"
@@ -112,6 +113,7 @@ def _collect_prose(doc: Doc, prose: list[tuple[int, str]]) -> None:
             paragraph = []
         if title:
             heading = title.group(2)
+            doc.headings.append((number, heading))
             doc.spans += [Span(text, number, heading, line) for text in spans_in(line)]
         elif is_row:
             table.append((number, line))
