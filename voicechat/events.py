@@ -82,6 +82,7 @@ class TurnMetrics:
     first_token: float | None = None
     first_sentence: float | None = None
     first_audio: float | None = None
+    speculation: str = ""  # "hit": the reply was started before the turn ended and kept; "miss": dropped
 
 
 @dataclass(frozen=True)

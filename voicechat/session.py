@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from voicechat.config.models import Character
     from voicechat.live.listener import RealtimeListener
     from voicechat.live.playback import Playback
+    from voicechat.live.speculation import Speculator
     from voicechat.llm.conversation import Conversation
     from voicechat.transcript import TranscriptWriter
     from voicechat.tts.base import TextToSpeech
@@ -53,6 +54,7 @@ class SessionOptions:
     barge_in_level: float = -30.0  # half-duplex: while replying, only audio this loud reaches the recognizer
     reply_timeout: float = 60.0  # the LLM's first token must come within this (llm.timeout)
     await_notice_after: float = 2.0  # seconds without a first token before ReplyAwaited is reported
+    speculate: bool = True  # start the reply on the live transcript while the end of turn is confirmed
 
 
 @dataclass
@@ -68,6 +70,7 @@ class _Turn:
     error: str | None = None
     cut: bool = False
     interrupted: bool = False
+    speculation: str = ""  # "hit" / "miss": the reply was guessed before the turn ended (speculation.py)
 
     def fail(self, error: str, cut: bool = False) -> None:
         if self.error is None:  # the first failure is the cause; later ones follow from it
@@ -78,7 +81,7 @@ class _Turn:
             return None if moment is None else round(moment - self.speech_end, 4)
 
         return TurnMetrics(since(self.transcript), since(self.first_token), since(self.first_sentence),
-                           since(self.first_audio))
+                           since(self.first_audio), self.speculation)
 
 
 @dataclass
@@ -96,6 +99,7 @@ class Session:
     _turn: asyncio.Task[None] | None = None
     _watcher: asyncio.Task[None] | None = None
     _last_voice_at: float = 0.0
+    _speculator: Speculator | None = None
     _finished: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def __aenter__(self) -> Session:
@@ -120,6 +124,10 @@ class Session:
 
     async def start(self) -> None:
         """Load the voices and start the listener side by side (both work in threads)."""
+        if self.listener is not None and self.options.speculate and self._speculator is None:
+            from voicechat.live.speculation import attach
+
+            self._speculator = attach(self)
         starting = []
         if self.tts is not None:
             starting = [self.tts.prepare(voice) for voice in {self.default_voice, *self.voices.values()}]
@@ -201,6 +209,8 @@ class Session:
     async def _run_turn(self, final: TranscriptEvent) -> None:
         speech_end = min(self._last_voice_at or final.timestamp, final.timestamp)
         turn = _Turn(self.conversation.turns, speech_end=speech_end, transcript=final.timestamp)
+        if self._speculator is not None:
+            turn.speculation = self._speculator.outcome(final.text)
         known_tags = len(self.conversation.unknown_tags)
         self.emit(TurnStarted(turn.index, final.text))
         if self.playback is not None:

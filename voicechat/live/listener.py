@@ -84,6 +84,10 @@ class RealtimeListener:
         self._on_decision = on_decision
         self._turns: EndOfTurn | None = None
         self._held = False
+        # speculation (voicechat.live.speculation), called on the event loop: the user went quiet after
+        # these words / spoke again
+        self.on_quiet: Callable[[str], None] | None = None
+        self.on_voice: Callable[[], None] | None = None
 
     def _post(self, kind: TranscriptKind) -> Callable[..., None]:
         def post(text: str = "", *_: Any) -> None:
@@ -141,6 +145,8 @@ class RealtimeListener:
         def on_text(text: str = "", *_: Any) -> None:
             if self._turns is not None:
                 self._turns.transcript(str(text or ""))
+                if self._turns.in_pause:
+                    self._call_soon(self.on_quiet, str(text or "").strip())
             post(text)
 
         return on_text
@@ -153,7 +159,15 @@ class RealtimeListener:
 
     def _on_pause_end(self, *_: Any) -> None:
         if self._turns is not None:
+            was_pause = self._turns.in_pause
             self._turns.speech_resumed()
+            if was_pause and self._recorder is not None and self._recorder.is_recording:
+                self._call_soon(self.on_voice)  # the same recording goes on: the user did not finish
+
+    def _call_soon(self, callback: Callable[..., None] | None, *args: Any) -> None:
+        if callback is not None and self._loop is not None and not self._stopping.is_set():
+            with contextlib.suppress(RuntimeError):  # the loop closed under us
+                self._loop.call_soon_threadsafe(callback, *args)
 
     def _set_wait(self, seconds: float) -> None:
         recorder = self._recorder

@@ -155,6 +155,10 @@ class EndOfTurn:
             self._thread = threading.Thread(target=self._run_model, name="voicechat-turns", daemon=True)
             self._thread.start()
 
+    @property
+    def in_pause(self) -> bool:
+        return self._in_pause
+
     def pause_started(self, recent_audio: bytes) -> None:
         with self._lock:
             self._generation += 1
