@@ -44,9 +44,9 @@ def turn_record(turn: Turn, metrics: TurnMetrics | None = None) -> dict[str, Any
         "cut": turn.cut,
         "error": turn.error,
     }
-    if metrics is not None:  # seconds from the end of the user's speech to each milestone
-        record["metrics"] = {name: None if value is None else round(value, 4)
-                             for name, value in asdict(metrics).items()}
+    if metrics is not None:  # seconds from the end of the user's speech to each milestone (+ speculation)
+        record["metrics"] = {name: round(value, 4) if isinstance(value, float) else value
+                             for name, value in asdict(metrics).items() if value != ""}
     return record
 
 
