@@ -296,3 +296,34 @@ def test_half_sent_requests_are_closed_and_sockets_are_capped(llm: SSEServer) ->
     assert sum("503" in text for text in refused) >= 1  # 4 slow + 3 more > 6
     assert all("408" in text for text in answers) and waited < 5
     assert health["status"] == "ok"
+
+
+def test_a_recognizer_starting_is_not_failed_by_errors_other_code_logs() -> None:
+    """F5: the recognizer's start watches RealtimeSTT's own loggers: an ERROR any other part of the server
+    logs meanwhile (another connection's, here a stand-in logging every 5 ms) must not fail it."""
+    import threading
+
+    from tests.conftest import bundled_whisper_dir
+    from voicechat.live.listener import ListenerSettings, RealtimeListener
+
+    stop = threading.Event()
+
+    def noise() -> None:
+        while not stop.is_set():
+            logging.getLogger("voicechat.serve").error("another connection's trouble")
+            stop.wait(0.005)
+
+    async def run() -> None:
+        listener = RealtimeListener(ListenerSettings(bundled_whisper_dir(), bundled_whisper_dir()))
+        try:
+            await listener.start()
+        finally:
+            await listener.stop()
+
+    talker = threading.Thread(target=noise, daemon=True)
+    talker.start()
+    try:
+        asyncio.run(run())  # raised "the speech recognizer could not load ..." when it watched the root logger
+    finally:
+        stop.set()
+        talker.join()

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
     from voicechat.config.models import STTSettings
 
 RECENT_FRAMES = SMART_TURN_SECONDS * STT_RATE // FRAME_SAMPLES  # the audio Smart Turn looks at
-REALTIMESTT_LOGGERS = ("realtimestt", "RealtimeSTT")  # the loggers RealtimeSTT logs to (no propagation)
+# RealtimeSTT logs to "realtimestt" (which does not propagate), "RealtimeSTT.*", and from some modules to
+# the root logger: the start watches all three, and takes only records of RealtimeSTT's own code.
+REALTIMESTT_LOGGERS = ("", "realtimestt", "RealtimeSTT")
 
 
 @dataclass(frozen=True)
@@ -285,8 +288,14 @@ class _FirstError(logging.Handler):
         self.message: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.message is None:
+        if self.message is None and _from_realtimestt(record):
             self.message = record.getMessage()
+
+
+def _from_realtimestt(record: logging.LogRecord) -> bool:
+    """Another connection's (or any other code's) error is not this recognizer's failure."""
+    return (record.name.split(".")[0].lower() == "realtimestt"
+            or f"{os.sep}RealtimeSTT{os.sep}" in record.pathname)
 
 
 def _quiet_shutdown(recorder: Any) -> None:
