@@ -11,8 +11,12 @@ from voicechat.errors import UsageError, VoicechatError
 
 if TYPE_CHECKING:
     from voicechat.config.models import STTSettings
+    from voicechat.stt.base import SpeechToText
     from voicechat.transcription.formats import Format
-    from voicechat.transcription.inputs import Plan
+    from voicechat.transcription.inputs import Job, Plan
+    from voicechat.transcription.split import SplitPolicy
+
+PIECE_SECONDS = 60.0  # voicechat.transcription.split.PIECE_SECONDS, without importing it for --help
 
 
 def transcribe(
@@ -31,6 +35,14 @@ def transcribe(
     engine: str | None = typer.Option(None, "--engine", "-e", help="STT engine: faster-whisper or openai."),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible API URL (--engine openai)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs that already exist."),
+    no_split: bool = typer.Option(
+        False, "--no-split", help="Transcribe each file in one pass. By default a long file is cut at pauses "
+        "into pieces that run on every core (faster-whisper engine)."
+    ),
+    piece_seconds: float = typer.Option(
+        PIECE_SECONDS, "--piece-seconds", min=5.0, help="About how long the pieces of a long file are; files "
+        "up to this long stay whole."
+    ),
     profile: str = typer.Option(
         "default", "--profile", "-p", envvar="VOICECHAT_PROFILE", help="Profile from `voicechat profiles list`."
     ),
@@ -56,14 +68,35 @@ def transcribe(
 
         retain_freed_memory()
         stt = create_stt(settings)
-        stt.load(len(plan.jobs))
+        split = None if no_split else _split_policy(stt, piece_seconds)
+        stt.load(_expected_clips(plan.jobs, split))
         with BatchProgress(len(plan.jobs), enabled=err().is_terminal) as progress:
-            failed += run_batch(plan.jobs, stt, options, chosen, fail, progress).failed
+            failed += run_batch(plan.jobs, stt, options, chosen, fail, progress, split).failed
     if failed:
         total = len(plan.jobs) + len(plan.failures)
         rest = "; the others were transcribed" if failed < total else ""
         err().print(f"{failed} of {total} inputs failed{rest}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+def _split_policy(stt: SpeechToText, piece_seconds: float) -> SplitPolicy | None:
+    """Pieces pay where the engine runs one local replica per core: faster-whisper on two cores or more."""
+    from voicechat.stt.faster_whisper import FasterWhisperSTT, plan_workers, usable_cores
+    from voicechat.transcription.split import SplitPolicy
+
+    if not isinstance(stt, FasterWhisperSTT):
+        return None
+    workers, _ = plan_workers(usable_cores(), usable_cores())
+    return SplitPolicy(workers, piece_seconds, piece_seconds) if workers > 1 else None
+
+
+def _expected_clips(jobs: tuple[Job, ...], split: SplitPolicy | None) -> int:
+    """How many clips the engine will see, pieces counted: it loads one replica per clip, up to the cores."""
+    if split is None or len(jobs) >= split.workers:
+        return len(jobs)
+    from voicechat.transcription.probe import duration_seconds
+
+    return sum(split.piece_count(duration_seconds(job.source) or 0.0) for job in jobs)
 
 
 def _format(fmt: str) -> Format:

@@ -15,6 +15,7 @@ from voicechat.stt.base import Clip, SpeechToText, TranscribeOptions, Transcript
 from voicechat.transcription.formats import Format, render
 from voicechat.transcription.inputs import Job
 from voicechat.transcription.progress import BatchProgress
+from voicechat.transcription.split import SplitPolicy, transcribe_split
 
 DECODE_AHEAD = 4
 Report = Callable[[str], None]
@@ -35,8 +36,12 @@ def run_batch(
     fmt: Format,
     report: Report,
     progress: BatchProgress,
+    split: SplitPolicy | None = None,
 ) -> BatchResult:
-    """Transcribe every job; `report` gets one line per failed file. The model is loaded by the caller."""
+    """Transcribe every job; `report` gets one line per failed file. The model is loaded by the caller.
+
+    With a `split` policy, long files go to the engine in pieces (transcription/split.py); None: one pass each.
+    """
     by_clip: dict[Clip, Job] = {}
     done: set[Job] = set()
     written = 0
@@ -48,7 +53,11 @@ def run_batch(
 
     clips = _decoded(jobs, by_clip, failed)
     try:
-        for outcome in engine.transcribe_many(clips, options):
+        if split is None:
+            outcomes = engine.transcribe_many(clips, options)
+        else:
+            outcomes = transcribe_split(engine, clips, options, split, progress)
+        for outcome in outcomes:
             job = by_clip.pop(outcome.clip)
             if outcome.transcript is None:
                 failed(job, str(outcome.error or f"{job.source}: no transcript"))
