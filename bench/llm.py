@@ -1,6 +1,7 @@
 """The LLM streamer against the raw `openai` client, and the embedded offline model, in one run.
 
     .venv/bin/python bench/llm.py [--runs 7] [--tokens 1500] [--delay 0.02] [--skip-embedded]
+    .venv/bin/python bench/llm.py --characters [--questions 20]     # only the spoken-reply section
 
 Streamer vs raw client, both against the same local SSE server (tests/sse_server.py) in this process:
   per-token overhead   (streamer wall - raw wall) / tokens for a reply streamed with no delay; the streamer
@@ -12,6 +13,13 @@ Streamer vs raw client, both against the same local SSE server (tests/sse_server
                        arrived (what the streamer adds)
 Embedded model (SmolLM2-135M Q4_1, llama-cpp-python, n_threads=1): server start, first-token latency and
 tokens/s through the server and OpenAIChat, against llama_cpp.Llama streaming in-process (same settings).
+Spoken replies (`--characters`): twenty everyday questions to each packaged character on the embedded
+model, before (the settings this project shipped until the reply budget: [llm]'s sampling, max_tokens 400,
+no stops, no card examples, the raw stream spoken whole) against after (the packaged profile's
+[llm.embedded], reply budget and card examples, through Conversation), interleaved question by question in
+one run: words per reply (median, max), replies ending on a whole sentence, replies that answer the question
+(ANSWERS below), replies that sign off or speak as someone else (OFF_VOICE), and the time from the request
+to the first Sentence the SentenceStreamer would speak (the first clause, usually).
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.sse_server import Script, SSEServer
-from voicechat.config.models import Character, LLMSettings
+from voicechat.config.models import Character, EmbeddedSettings, LLMSettings
 from voicechat.llm.conversation import Conversation
 from voicechat.llm.openai_chat import OpenAIChat
 from voicechat.llm.tags import TagParser
@@ -47,6 +55,51 @@ QUESTIONS = ["What is your favourite book, and why?", "How do I find a map of th
              "Can you recommend a short story for a rainy evening?", "What did you do last weekend?",
              "Which poet should I read first?", "How are the shelves in your library organised?",
              "What is the oldest thing in the archive?", "Do you like science fiction?"]
+
+
+# Everyday questions and the rubric: a reply answers its question when it holds one of the question's
+# keywords (lower case, matched as the start of a word, so "sleep" also matches "sleeping").
+ANSWERS: dict[str, tuple[str, ...]] = {
+    "What should I have for breakfast?": ("breakfast", "egg", "toast", "oat", "porridge", "fruit", "cereal",
+                                          "pancake", "yogurt", "coffee", "tea", "bread", "bacon", "muffin"),
+    "How can I sleep better?": ("sleep", "bed", "night", "rest", "screen", "dark", "relax", "tired", "pillow"),
+    "What's a good way to spend a rainy afternoon?": ("read", "book", "film", "movie", "tea", "game", "puzzle",
+                                                       "bake", "indoors", "cosy", "cozy", "blanket", "museum"),
+    "Can you recommend a book for me?": ("book", "novel", "read", "story", "author", "tale"),
+    "How do I make a good cup of tea?": ("tea", "water", "boil", "steep", "kettle", "leaves", "bag", "milk"),
+    "What is your favourite colour?": ("blue", "green", "red", "yellow", "purple", "orange", "grey", "gray",
+                                       "black", "white", "pink", "colour", "color", "gold", "silver"),
+    "How do I stay motivated to exercise?": ("exercise", "goal", "habit", "walk", "run", "friend", "routine",
+                                             "workout", "move", "music", "small", "reward"),
+    "What should I name my new cat?": ("name", "call"),
+    "Is it better to save money or spend it?": ("save", "saving", "spend", "money", "budget"),
+    "How do I calm down after a stressful day?": ("breath", "calm", "relax", "walk", "bath", "music", "rest",
+                                                  "tea", "stress", "quiet"),
+    "What's a good snack for the afternoon?": ("fruit", "apple", "nut", "yogurt", "cheese", "biscuit", "cookie",
+                                               "snack", "banana", "cracker", "chocolate", "tea", "toast"),
+    "Why is the sky blue?": ("light", "sun", "scatter", "air", "atmosphere", "wavelength"),
+    "How do I learn a new language?": ("practi", "word", "speak", "lesson", "listen", "app", "every day",
+                                       "daily", "book", "learn"),
+    "What should I pack for a weekend trip?": ("pack", "clothes", "shirt", "toothbrush", "shoe", "jacket",
+                                               "charger", "bag", "sock", "coat", "map"),
+    "How can I focus better at work?": ("focus", "break", "list", "task", "plan", "phone", "quiet", "one thing",
+                                        "priorit"),
+    "What's a fun thing to do with friends?": ("game", "picnic", "walk", "dinner", "movie", "film", "cook",
+                                               "hike", "play", "party", "music", "trip"),
+    "How often should I water my plants?": ("water", "week", "day", "soil", "dry", "often"),
+    "What do you do when you feel lonely?": ("friend", "call", "talk", "walk", "read", "book", "write",
+                                             "music", "lonely", "alone", "visit"),
+    "How do I start running?": ("run", "slow", "walk", "shoe", "minute", "pace", "short", "start"),
+    "What's the best way to remember names?": ("name", "repeat", "remember", "say", "write"),
+}
+# Signing off like a letter, or writing another speaker's line.
+OFF_VOICE = re.compile(r"(?im)^\s*(best|sincerely|regards|yours|warmly|love|cheers)\b[^.!?]{0,20},?\s*$"
+                       r"|^\s*[-\u2014]\s*\w+\s*$|^\s*(user|ada|assistant|lydia|captain reyes|narrator)\s*:")
+WHOLE_END = re.compile("[.!?\u2026][\"'\u201d\u2019)\\]]*$")
+# What the embedded model ran with before the reply budget: the default [llm] sampling with llama.cpp's
+# top_k / min_p / repeat_penalty filled in, a 400-token cap, no stops.
+BEFORE = EmbeddedSettings(temperature=0.8, top_p=0.95, top_k=40, min_p=0.05, repetition_penalty=1.1,
+                          max_tokens=400, stop=())
 
 
 def reply_tokens(count: int, tagged: bool) -> list[str]:
@@ -222,6 +275,93 @@ def bench_embedded(runs: int, max_tokens: int) -> None:
               f"{statistics.median(r[1] for r in rows):.0f} | {statistics.median(r[2] for r in rows):.1f} |")
 
 
+def answers(question: str, reply: str) -> bool:
+    text = reply.lower()
+    return any(re.search(rf"\b{re.escape(word)}", text) for word in ANSWERS[question])
+
+
+def ends_whole(reply: str) -> bool:
+    from voicechat.text.sentences import split_sentences
+
+    pieces = split_sentences(reply)
+    return bool(pieces) and bool(WHOLE_END.search(pieces[-1]))
+
+
+async def spoken_reply(chat: Any, conversation: Conversation, question: str, raw: bool) -> dict[str, Any]:
+    """One reply as it would be spoken: the first Sentence's time, the text, and whether it was cut."""
+    from voicechat.events import TextDelta
+    from voicechat.llm.base import ReplyCut
+
+    splitter = SentenceStreamer()
+    start = time.perf_counter()
+    first = 0.0
+    text = ""
+    deltas: Any = (TextDelta(piece, "") async for piece in chat.stream(conversation.messages(question))) \
+        if raw else conversation.reply(question)
+    try:
+        async for delta in deltas:
+            text += delta.text
+            if splitter.feed(delta) and not first:
+                first = time.perf_counter() - start
+    except ReplyCut as cut:  # before: a reply at the token cap was spoken up to its last half-word
+        text = cut.partial if raw else text
+    first = first or time.perf_counter() - start
+    return {"text": text.strip(), "first_sentence": first, "question": question}
+
+
+async def character_replies(count: int) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    from voicechat.config.store import load_character, load_profile
+    from voicechat.llm.budget import ReplyBudget
+    from voicechat.llm.embedded import EmbeddedChat
+
+    profile = load_profile("default").llm
+    before_chat = await asyncio.to_thread(EmbeddedChat, profile.model_copy(update={"embedded": BEFORE}))
+    after_chat = await asyncio.to_thread(EmbeddedChat, profile)
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    try:
+        for name in ("lydia", "captain", "narrator"):
+            card = load_character(name)
+            bare = card.model_copy(update={"examples": ()})
+            rows = results[card.name] = {"before": [], "after": []}
+            await spoken_reply(after_chat, Conversation(after_chat, [card], "Ada"), "Hello!", raw=False)  # warm-up
+            for question in list(ANSWERS)[:count]:
+                old = Conversation(before_chat, [bare], "Ada", budget=ReplyBudget(0, 0))
+                new = Conversation(after_chat, [card], "Ada", budget=ReplyBudget.from_settings(profile))
+                rows["before"].append(await spoken_reply(before_chat, old, question, raw=True))
+                rows["after"].append(await spoken_reply(after_chat, new, question, raw=False))
+    finally:
+        await before_chat.aclose()
+        await after_chat.aclose()
+    return results
+
+
+def bench_characters(count: int, show: bool) -> None:
+    import os
+
+    load = os.getloadavg()
+    print(f"\n## spoken replies: {count} everyday questions per character, embedded SmolLM2-135M "
+          f"(load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start)\n")
+    results = asyncio.run(character_replies(count))
+    print("| character | settings | words median | words max | whole last sentence | answers the question | "
+          "off voice | first Sentence ms (median) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, sides in results.items():
+        for side, rows in sides.items():
+            words = [len(r["text"].split()) for r in rows]
+            whole = sum(ends_whole(r["text"]) for r in rows)
+            answered = sum(answers(r["question"], r["text"]) for r in rows)
+            off = sum(bool(OFF_VOICE.search(r["text"])) for r in rows)
+            first = statistics.median(r["first_sentence"] for r in rows) * 1e3
+            print(f"| {name} | {side} | {statistics.median(words):.0f} | {max(words)} | {whole}/{len(rows)} | "
+                  f"{answered}/{len(rows)} | {off}/{len(rows)} | {first:.0f} |")
+    load = os.getloadavg()
+    print(f"\nload at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if show:
+        for name, sides in results.items():
+            for row in sides["after"]:
+                print(f"\n{name} <- {row['question']}\n  {row['text']!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
@@ -229,7 +369,13 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.02)
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--skip-embedded", action="store_true")
+    parser.add_argument("--characters", action="store_true", help="only the spoken-reply section")
+    parser.add_argument("--questions", type=int, default=len(ANSWERS))
+    parser.add_argument("--show", action="store_true", help="print every reply after the table")
     args = parser.parse_args()
+    if args.characters:
+        bench_characters(args.questions, args.show)
+        return
     bench_streamer(args.runs, args.tokens, args.delay)
     if not args.skip_embedded:
         bench_embedded(args.runs, args.max_tokens)
