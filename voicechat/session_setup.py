@@ -58,11 +58,12 @@ def build_session(
     from dataclasses import replace
 
     from voicechat.live.playback import Playback
+    from voicechat.llm.budget import ReplyBudget
     from voicechat.llm.conversation import Conversation
     from voicechat.session import Session, SessionOptions
 
     conversation = Conversation(chat, characters, settings.user_name, settings.llm.history_turns,
-                                settings.llm.history_tokens)
+                                settings.llm.history_tokens, ReplyBudget.from_settings(settings.llm))
     speaking = tts is not None and sink is not None
     voices = {c.name: c.voice for c in characters}
     return Session(
