@@ -1,5 +1,6 @@
 """The browser page in headless Debian chromium against the real `voicechat serve` command: it loads,
-connects, sends a typed turn (?say=...) and shows the reply, with the reply's audio received.
+connects, fills in a typed turn (?say=...), sends it when the user clicks Send (never by itself), and shows
+the reply, with the reply's audio received.
 
 Chromium is driven over the DevTools protocol with the `websockets` client."""
 
@@ -147,10 +148,19 @@ PAGE_STATE = """JSON.stringify({
 
 
 def test_the_page_shows_a_typed_turns_reply(voicechat_serve: tuple[str, Any], chromium: str, llm: SSEServer) -> None:
+    """A link with ?say= fills the box; a script's click sends nothing (review F14); the user's click sends."""
     base, _ = voicechat_serve
     llm.queue(Script.reply("Hello from the server. Nice to meet you."))
     url = f"{base}/?token=tok-123&say=" + urllib.parse.quote("Hi there, browser here.")
-    state, exceptions = asyncio.run(watch_page(chromium, url, "first audio"))
+    before: dict[str, Any] = {}
+
+    async def untouched(tools: DevTools) -> None:
+        await tools.evaluate("document.getElementById('send').click()")  # a script's click: not the user's
+        await asyncio.sleep(1.5)
+        before.update(requests=len(llm.requests), text=await tools.evaluate("document.getElementById('text').value"))
+
+    state, exceptions = asyncio.run(watch_page(chromium, url, "first audio", before_click=untouched, press="send"))
+    assert before == {"requests": 0, "text": "Hi there, browser here."}  # nothing went without the user
     assert state["state"] == "ready" and "Lydia" in state["status"], state
     assert "you: Hi there, browser here." in state["log"]
     assert "Lydia: Hello from the server. Nice to meet you." in state["log"]
@@ -212,19 +222,40 @@ def microphone_wav(make_speech: Any) -> Path:
     return target
 
 
-async def watch_page(devtools: str, url: str, done: str | None,
-                     timeout: float = 60) -> tuple[dict[str, Any], list[str]]:
-    """Open `url` and poll the page until its log shows `done` (or the page reports an error)."""
+async def click(tools: DevTools, element: str) -> None:
+    """A real mouse click at the element's centre, as the user makes one (a trusted event)."""
+    box = await tools.evaluate(f"JSON.stringify(document.getElementById('{element}').getBoundingClientRect())")
+    rect = json.loads(box)
+    x, y = rect["x"] + rect["width"] / 2, rect["y"] + rect["height"] / 2
+    for kind in ("mousePressed", "mouseReleased"):
+        await tools.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+
+async def page_state(tools: DevTools) -> dict[str, Any]:
+    return dict(json.loads(await tools.evaluate(PAGE_STATE) or "{}"))
+
+
+async def watch_page(devtools: str, url: str, done: str | None, timeout: float = 60, *,
+                     before_click: Any = None, press: str | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Open `url`; once connected, run `before_click(tools)` and click the element `press` (as the user);
+    then poll the page until its log shows `done` (or the page reports an error)."""
     async with websockets.connect(devtools, max_size=None) as socket:
         tools = DevTools(socket)
         await tools.call("Runtime.enable")
         await tools.call("Page.navigate", url=url)
         deadline = time.monotonic() + timeout
         state: dict[str, Any] = {}
+        acted = press is None and before_click is None
         while time.monotonic() < deadline:
-            state = json.loads(await tools.evaluate(PAGE_STATE) or "{}")
+            state = await page_state(tools)
             if (done is not None and done in state.get("log", "")) or state.get("state") == "error":
                 break
+            if not acted and state.get("state") == "ready":
+                acted = True
+                if before_click is not None:
+                    await before_click(tools)
+                if press is not None:
+                    await click(tools, press)
             await asyncio.sleep(0.2)
         return state, tools.exceptions
 
@@ -237,7 +268,8 @@ def test_the_page_hears_its_microphone_and_answers(voicechat_serve: tuple[str, A
     microphone = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                   f"--use-file-for-fake-audio-capture={microphone_wav(make_speech)}"]
     with run_chromium(tmp_path / "chromium-profile", microphone) as devtools:
-        state, exceptions = asyncio.run(watch_page(devtools, f"{base}/?token=tok-123&mic=1", "first audio", 90))
+        state, exceptions = asyncio.run(watch_page(devtools, f"{base}/?token=tok-123", "first audio", 90,
+                                                   press="mic"))
     assert "listening" in state["log"], state
     heard = next(line for line in state["log"].splitlines() if line.startswith("you: "))
     assert word_error_rate(QUESTION, heard.removeprefix("you: ")) <= 0.2, heard

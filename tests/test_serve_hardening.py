@@ -140,4 +140,4 @@ def test_the_page_acts_only_on_the_users_own_clicks() -> None:
     script = (resources.files("voicechat.serve") / "static" / "app.js").read_text()
     ready = script[script.index('case "ready":'):script.index('case "listening":')]
     assert "send(" not in ready and "startMic" not in ready  # a link cannot speak or listen for the user
-    assert script.count("isTrusted") >= 4
+    assert script.count("if (!byUser(event)) return;") == 2 and script.count("if (byUser(event)) send(") == 2

@@ -135,11 +135,13 @@ def _check_port(host: str, port: int) -> None:
 
 
 def _run(host: str, port: int, offer: Offer, token: str | None, origins: Origins, limits: ServeLimits) -> None:
+    import contextlib
     import logging
 
     import uvicorn
 
     from voicechat.console import err
+    from voicechat.errors import VoicechatError
     from voicechat.serve.app import Hub, create_app
     from voicechat.serve.connection import ConnectionDefaults
     from voicechat.serve.engines import EngineCache
@@ -156,8 +158,12 @@ def _run(host: str, port: int, offer: Offer, token: str | None, origins: Origins
     err().print(f"voicechat serve: http://{shown}:{port}/ ({loaded.chat.name}, {loaded.tts.name}); "
                 f"WebSocket at /ws{' (token required)' if token else ''}{choice}; Ctrl+C stops", markup=False,
                 soft_wrap=True)
+    server = uvicorn.Server(server_config(create_app(hub, origins), host, port, limits))
     try:
-        uvicorn.Server(server_config(create_app(hub, origins), host, port, limits)).run()
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: uvicorn raises it again once it has shut down
+            server.run()
+        if not server.started:
+            raise VoicechatError(f"the server did not start on {host}:{port}: see the lines above")
     finally:
         if engines.loaded:  # uvicorn stopped before the app's shutdown ran: an embedded LLM server must still go
             import asyncio

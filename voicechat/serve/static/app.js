@@ -190,18 +190,25 @@ function stopMic() {
   $("mic").dataset.on = "false";
 }
 
-// Page actions run only for events the user made (isTrusted): a script cannot click on the user's behalf.
+// Page actions run only right after the user's own click or key press. isTrusted alone is not enough: a
+// script's button.click() submits the form with a trusted submit event.
+let gestureAt = -Infinity;
+for (const kind of ["pointerdown", "keydown"]) {
+  document.addEventListener(kind, (event) => { if (event.isTrusted) gestureAt = performance.now(); }, true);
+}
+const byUser = (event) => event.isTrusted && performance.now() - gestureAt < 2000;
+
 $("mic").onclick = (event) => {
-  if (!event.isTrusted) return;
+  if (!byUser(event)) return;
   ensurePlayer();
   if (mic) stopMic(); else startMic().catch((error) => line("error", "error", `microphone: ${error.message}`));
 };
 $("typed").onsubmit = (event) => {
   event.preventDefault();
-  if (!event.isTrusted) return;
+  if (!byUser(event)) return;
   const text = $("text").value.trim();
   if (text) { ensurePlayer(); send({ type: "text", text }); $("text").value = ""; }
 };
-$("interrupt").onclick = (event) => { if (event.isTrusted) send({ type: "interrupt" }); };
-$("reset").onclick = (event) => { if (event.isTrusted) send({ type: "reset" }); };
+$("interrupt").onclick = (event) => { if (byUser(event)) send({ type: "interrupt" }); };
+$("reset").onclick = (event) => { if (byUser(event)) send({ type: "reset" }); };
 connect();
