@@ -61,6 +61,41 @@ def profiles_list() -> None:
     _print_list("profiles", about)
 
 
+@profiles_app.command("keys")
+def profiles_keys(
+    prefix: str = typer.Argument("", help="Only keys that start with this, e.g. llm or tts.higgs."),
+) -> None:
+    """Every profile key with its type, default and what it does (the settings models' own descriptions)."""
+    from voicechat.config.models import Profile
+    from voicechat.console import out
+
+    keys = [key for key in setting_keys(Profile) if key[0].startswith(prefix)]
+    if not keys:
+        raise UsageError(f"no profile key starts with '{prefix}': see `voicechat profiles keys`")
+    width = max(len(f"{key} = {default}") for key, _, default, _ in keys)
+    for key, kind, default, about in keys:
+        out().print(f"{f'{key} = {default}':<{width}}  ({kind}) {about}", markup=False, highlight=False,
+                    soft_wrap=True)
+
+
+def setting_keys(model: Any, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, default, description) for each leaf field of a settings model, as TOML spells them."""
+    from pydantic import BaseModel
+
+    rows: list[tuple[str, str, str, str]] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            rows += setting_keys(kind, key + ".")
+            continue
+        default = field.get_default(call_default_factory=True)
+        shown = "required" if field.is_required() else repr(default) if isinstance(default, str) else str(default)
+        kind_name = getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
+        rows.append((key, kind_name, shown, field.description or ""))
+    return rows
+
+
 @profiles_app.command("show")
 def profiles_show(name: str = typer.Argument("default", help="Profile name.")) -> None:
     """Show a profile as it applies now: packaged file, your file and VOICECHAT_* variables merged."""

