@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from voicechat.events import (
     AudioChunk,
+    Notice,
+    ReplyAwaited,
     Sentence,
+    SessionEvent,
     TextDelta,
     TranscriptEvent,
     TranscriptKind,
@@ -130,25 +133,33 @@ def error_event(message: str, fatal: bool = False) -> dict[str, Any]:
     return {"type": "error", "message": message, "fatal": fatal}
 
 
-def session_event(event: object) -> dict[str, Any] | None:
-    """A Session event as the client sees it; None for events the protocol carries otherwise (audio)."""
-    if isinstance(event, TranscriptEvent):
-        if event.kind is TranscriptKind.STARTED:
+def session_event(event: SessionEvent) -> dict[str, Any] | None:
+    """A Session event as the client sees it; None for audio, which the sink sends as binary frames."""
+    match event:
+        case TranscriptEvent(kind=TranscriptKind.STARTED):
             return {"type": "speech_started"}
-        if event.kind is TranscriptKind.FINAL:
+        case TranscriptEvent(kind=TranscriptKind.FINAL):
             return {"type": "transcript_final", "text": event.text}
-        return {"type": "transcript_update", "text": event.text, "stable": event.kind is TranscriptKind.STABLE}
-    if isinstance(event, TurnStarted):
-        return {"type": "turn_start", "turn": event.index, "user_text": event.user_text}
-    if isinstance(event, TextDelta):
-        return {"type": "reply_text", "character": event.character, "text": event.text}
-    if isinstance(event, Sentence):
-        return {"type": "sentence", "index": event.index, "character": event.character, "voice": event.voice,
-                "text": event.text}
-    if isinstance(event, TurnFinished):
-        return {"type": "turn_metrics", "turn": event.index, "interrupted": event.interrupted,
-                "error": None if event.error is None else REPLY_FAILED, "metrics": dict(vars(event.metrics)),
-                "spoken": [{"character": s.character, "text": s.text} for s in event.spoken]}
-    if isinstance(event, AudioChunk):
-        return None
+        case TranscriptEvent():
+            return {"type": "transcript_update", "text": event.text, "stable": event.kind is TranscriptKind.STABLE}
+        case TurnStarted():
+            return {"type": "turn_start", "turn": event.index, "user_text": event.user_text}
+        case TextDelta():
+            return {"type": "reply_text", "character": event.character, "text": event.text}
+        case Sentence():
+            return {"type": "sentence", "index": event.index, "character": event.character, "voice": event.voice,
+                    "text": event.text}
+        case ReplyAwaited():
+            return {"type": "reply_awaited", "turn": event.index, "waited": event.waited, "timeout": event.timeout}
+        case Notice():
+            return {"type": "notice", "text": event.text}
+        case TurnFinished():
+            return {"type": "turn_metrics", "turn": event.index, "interrupted": event.interrupted,
+                    "error": None if event.error is None else REPLY_FAILED, "cut": event.cut,
+                    "metrics": dict(vars(event.metrics)),
+                    "spoken": [{"character": s.character, "text": s.text} for s in event.spoken]}
+        case AudioChunk():
+            return None
+        case _:
+            assert_never(event)
     return None
