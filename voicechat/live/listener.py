@@ -148,8 +148,7 @@ class RealtimeListener:
         def on_text(text: str = "", *_: Any) -> None:
             if self._turns is not None:
                 self._turns.transcript(str(text or ""))
-                if self._turns.in_pause:
-                    self._call_soon(self.on_quiet, str(text or "").strip())
+                self._report_quiet(str(text or "").strip())
             post(text)
 
         return on_text
@@ -166,6 +165,14 @@ class RealtimeListener:
             self._turns.speech_resumed()
             if was_pause and self._recorder is not None and self._recorder.is_recording:
                 self._call_soon(self.on_voice)  # the same recording goes on: the user did not finish
+
+    def _report_quiet(self, text: str) -> None:
+        """Words heard in a pause that may end the turn: worth a speculative reply (not trailing, not held)."""
+        from voicechat.live.turns import words_trail
+
+        in_pause = self._turns is not None and self._turns.in_pause
+        if text and in_pause and not self._held and not words_trail(text):
+            self._call_soon(self.on_quiet, text)
 
     def _call_soon(self, callback: Callable[..., None] | None, *args: Any) -> None:
         if callback is not None and self._loop is not None and not self._stopping.is_set():
