@@ -16,14 +16,12 @@ from voicechat.config.models import LLMSettings
 from voicechat.llm.base import ChatMessage, LLMError, ReplyCut, ReplyTooLong
 from voicechat.llm.kinds import detect_kind, dropped_notice, extra_parameters
 
-NO_KEY = "no-key"  # servers that need no key still get an Authorization header from the client
-
 
 class OpenAIChat:
     """Streams replies from `settings.base_url` with the profile's sampling parameters."""
 
     def __init__(self, settings: LLMSettings, api_key: str | None, kind: str | None = None) -> None:
-        from openai import AsyncOpenAI
+        from voicechat.openai_client import async_client
 
         self.settings = settings
         self.kind = kind or detect_kind(settings.base_url, settings.backend)
@@ -33,12 +31,7 @@ class OpenAIChat:
         self._extra = extra_parameters(settings, self.kind)
         notice = dropped_notice(self.kind, self._extra.dropped)
         self.notices: tuple[str, ...] = (notice,) if notice else ()
-        self._client = AsyncOpenAI(
-            base_url=settings.base_url,
-            api_key=api_key or NO_KEY,
-            timeout=settings.timeout,
-            max_retries=settings.max_retries,
-        )
+        self._client = async_client(settings.base_url, api_key, settings.timeout, settings.max_retries)
 
     def request(self, messages: Sequence[ChatMessage]) -> dict[str, Any]:
         """The keyword arguments of `chat.completions.create` for these messages."""
@@ -169,15 +162,6 @@ def _cause(error: Exception, timeout: float) -> str:
 
 
 def _server_message(error: Any) -> str:
-    """The message a server put in its error body, else the client's summary."""
-    body = getattr(error, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return _short(inner["message"])
-    return _short(str(getattr(error, "message", error)))
+    from voicechat.openai_client import server_message
 
-
-def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return server_message(error)

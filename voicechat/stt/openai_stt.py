@@ -8,7 +8,6 @@ line; an answer about one file (too large, unsupported) fails that file only.
 from __future__ import annotations
 
 import io
-import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
 
 DEFAULT_REMOTE_MODEL = "whisper-1"
 PARALLEL_REQUESTS = 4
-NO_KEY = "no-key-set"  # local servers need none; the client insists on some string
 
 
 class EngineStopped(VoicechatError):
@@ -41,14 +39,10 @@ class OpenAISTT:
     def load(self, expected_clips: int = 1) -> None:
         if self._client is not None:
             return
-        import openai
+        from voicechat.openai_client import key_from, sync_client
 
-        self._client = openai.OpenAI(
-            base_url=self.settings.base_url,
-            api_key=os.environ.get(self.settings.api_key_env) or NO_KEY,
-            timeout=self.settings.timeout,
-            max_retries=2,
-        )
+        self._client = sync_client(self.settings.base_url, key_from(self.settings.api_key_env),
+                                   self.settings.timeout)
 
     def transcribe_many(self, clips: Iterable[Clip], options: TranscribeOptions) -> Iterator[Outcome]:
         self.load()

@@ -6,7 +6,6 @@ one GPU box. Each voice in voices/ maps to a server voice name through its `[ope
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -66,15 +65,15 @@ class OpenAISpeechTTS:
 
     def client(self) -> Any:
         if self._client is None:
-            from openai import AsyncOpenAI
+            from voicechat.openai_client import async_client
 
-            self._client = AsyncOpenAI(
-                base_url=self.options.base_url, api_key=self._api_key(), timeout=self.options.timeout
-            )
+            self._client = async_client(self.options.base_url, self._api_key(), self.options.timeout)
         return self._client
 
-    def _api_key(self) -> str:
-        key = os.environ.get(self.options.api_key_env, "")
+    def _api_key(self) -> str | None:
+        from voicechat.openai_client import key_from
+
+        key = key_from(self.options.api_key_env)
         if key:
             return key
         if urlparse(self.options.base_url).hostname == "api.openai.com":
@@ -82,7 +81,7 @@ class OpenAISpeechTTS:
                 f"openai-speech needs an API key: export {self.options.api_key_env}=... "
                 "(or point tts.openai-speech.base_url at your own server)"
             )
-        return "not-needed"  # local servers (vLLM, Kokoro-FastAPI) usually take no key
+        return None  # local servers (vLLM, Kokoro-FastAPI) usually take no key
 
     async def prepare(self, voice: str = "") -> None:
         self.voice(voice)
@@ -133,10 +132,6 @@ class OpenAISpeechTTS:
 
 
 def _reason(error: Any) -> str:
-    body = getattr(error, "body", None)
-    if isinstance(body, dict):
-        detail = body.get("error", body)
-        if isinstance(detail, dict):
-            return str(detail.get("message") or detail)
-        return str(detail)
-    return str(getattr(error, "message", error)).splitlines()[0]
+    from voicechat.openai_client import server_message
+
+    return server_message(error, limit=200)
