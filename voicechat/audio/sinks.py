@@ -11,12 +11,16 @@ import contextlib
 import os
 import struct
 import tempfile
+import threading
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from voicechat.errors import VoicechatError
 from voicechat.events import AudioChunk
 from voicechat.fileio import output_mode
+
+if TYPE_CHECKING:
+    from voicechat.live.echo import PlayedAudio
 
 _STREAMING_SIZE = 0xFFFFFFFF  # "unknown length" in a RIFF header written before the audio is known
 
@@ -130,22 +134,39 @@ class WavFileSink(WavStreamSink):
             os.unlink(self._handle.name)
 
 
-class SpeakerSink:
-    """Plays on an output device through sounddevice; writes block in a worker thread, not the event loop."""
+OUTPUT_LATENCY = 0.1  # seconds PortAudio buffers: barge-in silence comes within this (plus the device's own)
+QUEUED_SECONDS = 0.1  # audio held ahead of PortAudio's buffer, so a busy event loop does not starve it
 
-    def __init__(self, device: int | str | None = None) -> None:
+
+class SpeakerSink:
+    """Plays on an output device through sounddevice.
+
+    PortAudio pulls the audio from a short queue in its own thread (a callback stream), so barge-in
+    drops the queue at once, and each block's moment at the speaker is known: with `played` set, what
+    is played is published there, on the monotonic clock, as the echo canceller's reference.
+    """
+
+    def __init__(self, device: int | str | None = None, played: PlayedAudio | None = None) -> None:
         from voicechat.audio.devices import resolve_output_device
 
         self.device = resolve_output_device(device)
+        self.played = played
         self.rate = _RateGuard()
         self._stream: Any = None  # sounddevice.RawOutputStream once the first chunk sets the rate
+        self._queue = bytearray()
+        self._room = threading.Condition()
+        self._resample: Any = None
 
     def _open(self, sample_rate: int) -> None:
         import sounddevice
 
+        from voicechat.live.echo import TimedResampler
+
+        self._resample = TimedResampler(sample_rate)
         try:
             stream = sounddevice.RawOutputStream(
-                samplerate=sample_rate, channels=1, dtype="int16", device=self.device
+                samplerate=sample_rate, channels=1, dtype="int16", device=self.device,
+                latency=OUTPUT_LATENCY, callback=self._fill,
             )
             stream.start()
         except sounddevice.PortAudioError as error:
@@ -155,22 +176,60 @@ class SpeakerSink:
             ) from None
         self._stream = stream
 
+    def _fill(self, outdata: Any, frames: int, timing: Any, status: Any) -> None:
+        """PortAudio's thread: the next block from the queue, silence where it runs dry."""
+        size = 2 * frames
+        with self._room:
+            block = bytes(self._queue[:size])
+            del self._queue[:size]
+            self._room.notify_all()
+        block += bytes(size - len(block))
+        outdata[:] = block
+        if self.played is not None:
+            self._publish(block, timing, bool(status.output_underflow))
+
+    def _publish(self, block: bytes, timing: Any, xrun: bool) -> None:
+        import time
+
+        import numpy as np
+
+        # PortAudio's clock may not be the monotonic one: carry its "DAC time - now" across.
+        start = time.monotonic() + (timing.outputBufferDacTime - timing.currentTime)
+        samples, at = self._resample(np.frombuffer(block, dtype=np.int16), start)
+        assert self.played is not None
+        self.played.publish(samples, at, xrun)
+
+    def _wait_for_room(self) -> None:
+        assert self.rate.sample_rate is not None
+        limit = 2 * int(self.rate.sample_rate * QUEUED_SECONDS)
+        with self._room:
+            self._room.wait_for(lambda: len(self._queue) < limit or not self._stream.active, timeout=5.0)
+
+    def _wait_until_played(self) -> None:
+        with self._room:
+            self._room.wait_for(lambda: not self._queue or not self._stream.active, timeout=30.0)
+
     async def write(self, chunk: AudioChunk) -> None:
         if self.rate.check(chunk):
             self._open(chunk.sample_rate)
-        await asyncio.to_thread(self._stream.write, chunk.pcm)
+        await asyncio.to_thread(self._wait_for_room)
+        with self._room:
+            self._queue += chunk.pcm
 
     async def interrupt(self) -> None:
-        if self._stream is not None:
-            self._stream.abort()  # drops PortAudio's buffer at once
-            self._stream.start()
+        with self._room:
+            self._queue.clear()  # what PortAudio already holds plays out: OUTPUT_LATENCY at most
+            self._room.notify_all()
 
     async def close(self) -> None:
         if self._stream is not None:
-            await asyncio.to_thread(self._stream.stop)  # plays out the buffer
+            await asyncio.to_thread(self._wait_until_played)
+            await asyncio.sleep(float(self._stream.latency))  # PortAudio's own buffer
+            self._stream.stop()
             self._stream.close()
 
     async def abort(self) -> None:
         if self._stream is not None:
+            await self.interrupt()
             self._stream.abort()  # drops what is buffered at once
             self._stream.close()

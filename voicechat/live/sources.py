@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voicechat.errors import NoAudioDeviceError, UsageError, VoicechatError
 from voicechat.events import AudioFrame
+
+if TYPE_CHECKING:
+    from voicechat.live.echo import EchoCanceller
 
 STT_RATE = 16000
 FRAME_SAMPLES = 512  # 32 ms at 16 kHz: one VAD window
@@ -106,11 +109,19 @@ class StreamResampler:
         return bytes(self._stream.resample_chunk(np.frombuffer(pcm, dtype=np.int16)).tobytes())
 
 
-class MicrophoneSource:
-    """Frames from an input device, resampled to 16 kHz, handed to the event loop from PortAudio's thread."""
+INPUT_LATENCY = 0.05  # seconds: PortAudio's input buffer; its capture timestamps are exact at this setting
 
-    def __init__(self, device: int | str | None = None) -> None:
+
+class MicrophoneSource:
+    """Frames from an input device, resampled to 16 kHz, handed to the event loop from PortAudio's thread.
+
+    With an `echo` canceller, each block is cleaned of the speakers' echo in PortAudio's thread, using the
+    moment PortAudio says the block entered the microphone to find what the speakers played then.
+    """
+
+    def __init__(self, device: int | str | None = None, echo: EchoCanceller | None = None) -> None:
         self.device = _input_device(device)  # fails at once, with the fix, when there is none
+        self.echo = echo
         self._stream: Any = None
 
     async def frames(self) -> AsyncIterator[AudioFrame]:
@@ -119,17 +130,17 @@ class MicrophoneSource:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=200)
         rate = self.device["rate"]
-        resample = StreamResampler(rate)
+        clean = self._cleaner(rate)
 
         def on_audio(data: Any, frames: int, timing: Any, status: Any) -> None:
-            pcm = resample(bytes(data))
+            pcm = clean(bytes(data), timing, status)
             if pcm:
                 loop.call_soon_threadsafe(_put_latest, queue, pcm)
 
         try:
             self._stream = sounddevice.RawInputStream(
                 samplerate=rate, channels=1, dtype="int16", device=self.device["index"],
-                blocksize=int(rate * FRAME_SAMPLES / STT_RATE), callback=on_audio,
+                blocksize=int(rate * FRAME_SAMPLES / STT_RATE), latency=INPUT_LATENCY, callback=on_audio,
             )
             self._stream.start()
         except sounddevice.PortAudioError as error:
@@ -142,6 +153,25 @@ class MicrophoneSource:
         finally:
             self._stream.stop()
             self._stream.close()
+
+    def _cleaner(self, rate: int) -> Callable[[bytes, Any, Any], bytes]:
+        """Device blocks -> 16 kHz blocks, with the echo taken out when there is a canceller."""
+        if self.echo is None:
+            resample = StreamResampler(rate)
+            return lambda pcm, timing, status: resample(pcm)
+        import numpy as np
+
+        from voicechat.live.echo import TimedResampler
+
+        echo, timed = self.echo, TimedResampler(rate)
+
+        def cancel(pcm: bytes, timing: Any, status: Any) -> bytes:
+            # PortAudio's clock may not be the monotonic one: carry its "ADC time - now" across.
+            captured = time.monotonic() + (timing.inputBufferAdcTime - timing.currentTime)
+            samples, start = timed(np.frombuffer(pcm, dtype=np.int16), captured)
+            return echo.process(samples.tobytes(), start, bool(status.input_overflow)) if samples.size else b""
+
+        return cancel
 
 
 def _put_latest(queue: asyncio.Queue[bytes], pcm: bytes) -> None:

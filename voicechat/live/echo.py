@@ -1,0 +1,203 @@
+"""Acoustic echo cancellation: the speakers' own sound taken back out of the microphone.
+
+On open speakers the microphone hears every reply. `PlayedAudio` keeps what the speaker sink played, at
+16 kHz, on the monotonic clock at the moment it left the speaker (PortAudio reports that moment per block);
+`EchoCanceller` takes each microphone block with the moment it entered the microphone, looks up what was
+playing then as the reference, and lets WebRTC's AEC3 (pywebrtc-audio) subtract its echo. What remains of
+the acoustic path (a room, a laptop's body, a virtual loopback) AEC3's own delay estimator finds.
+
+`EchoGuard` is the second line: a transcript made while a reply plays that is made of the reply's own words
+is its echo, not the user.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+RATE = 16000
+AEC_FRAME = 160  # AEC3 works in 10 ms frames: anything else it pads, which would break the stream
+# The reference is handed to AEC3 this far ahead of the microphone's moment: AEC3 finds echo delays from
+# 0 to 500 ms but none below 0, and the placement of a stream on the clock is only good to tens of ms.
+REFERENCE_LEAD = 0.1
+SETTLE_BLOCKS = 24  # a stream's place on the clock: the median of its first blocks' reported times
+REANCHOR_SECONDS = 0.25  # a stream this far from its counted place has skipped (beyond what PortAudio flags)
+
+
+class StreamClock:
+    """Places a stream's blocks on the monotonic clock, as absolute 16 kHz sample indexes.
+
+    Counted samples are the truth within a stream; the times PortAudio reports per block wobble (by 28 ms
+    on PulseAudio here, more as a stream starts), so the stream's offset is their median over its first
+    blocks, and is found again after an xrun.
+    """
+
+    def __init__(self) -> None:
+        self._counted = 0
+        self._offsets: list[int] = []
+        self._offset = 0
+
+    def place(self, reported: float, count: int, xrun: bool = False) -> int:
+        """The index of a block's first sample, given the time PortAudio reported for it."""
+        import statistics
+
+        offset = round(reported * RATE) - self._counted
+        if xrun or (self._offsets and abs(offset - self._offset) > REANCHOR_SECONDS * RATE):
+            self._offsets = []
+        if len(self._offsets) < SETTLE_BLOCKS:
+            self._offsets.append(offset)
+            self._offset = round(statistics.median(self._offsets))
+        at = self._counted + self._offset
+        self._counted += count
+        return at
+
+
+class PlayedAudio:
+    """A ring of the last `seconds` of played audio; index = round(monotonic seconds * 16000)."""
+
+    def __init__(self, seconds: float = 4.0) -> None:
+        import numpy as np
+
+        self._ring = np.zeros(int(seconds * RATE), dtype=np.int16)
+        self._end: int | None = None  # absolute index just after the last sample written
+        self._clock = StreamClock()
+        self._lock = threading.Lock()
+
+    def publish(self, samples: npt.NDArray[np.int16], start: float, xrun: bool = False) -> None:
+        """Samples that leave the speaker from monotonic time `start` on; `xrun`: the stream skipped."""
+        if samples.size == 0:
+            return
+        with self._lock:
+            at = self._clock.place(start, samples.size, xrun)
+            if self._end is not None and at > self._end:
+                self._write(self._end, _zeros(at - self._end))
+            self._write(at, samples)
+            self._end = at + samples.size
+
+    def take(self, start: int, count: int) -> npt.NDArray[np.int16]:
+        """`count` samples from absolute index `start`; silence where nothing was played (or kept)."""
+        import numpy as np
+
+        out = np.zeros(count, dtype=np.int16)
+        with self._lock:
+            if self._end is None:
+                return out
+            size = self._ring.size
+            first, last = max(start, self._end - size), min(start + count, self._end)
+            if first < last:
+                positions = np.arange(first, last) % size
+                out[first - start : last - start] = self._ring[positions]
+        return out
+
+    def _write(self, at: int, samples: npt.NDArray[np.int16]) -> None:
+        import numpy as np
+
+        size = self._ring.size
+        if samples.size > size:
+            at, samples = at + samples.size - size, samples[-size:]
+        self._ring[np.arange(at, at + samples.size) % size] = samples
+
+
+def _zeros(count: int) -> npt.NDArray[np.int16]:
+    import numpy as np
+
+    return np.zeros(min(count, 10 * RATE), dtype=np.int16)
+
+
+class TimedResampler:
+    """Blocks at a device's rate -> 16 kHz, each with the monotonic time its first output sample stands for.
+
+    soxr holds back its filter's delay: the output of a block ends `delay()` samples before the block's end.
+    """
+
+    def __init__(self, rate: int) -> None:
+        import soxr
+
+        self.rate = rate
+        self._stream = None if rate == RATE else soxr.ResampleStream(rate, RATE, 1, dtype="int16")
+
+    def __call__(self, samples: npt.NDArray[np.int16], start: float) -> tuple[npt.NDArray[np.int16], float]:
+        if self._stream is None:
+            return samples, start
+        out: npt.NDArray[np.int16] = self._stream.resample_chunk(samples)
+        end = start + samples.size / self.rate
+        return out, end - (float(self._stream.delay()) + out.size) / RATE
+
+
+@dataclass(frozen=True)
+class EchoStats:
+    frames: int  # 10 ms frames processed
+    seconds_cpu: float  # time spent in AEC3
+
+
+class EchoCanceller:
+    """16 kHz int16 microphone audio in, the same with the speakers' echo removed out (one thread only)."""
+
+    def __init__(self, played: PlayedAudio) -> None:
+        from pywebrtc_audio import AudioProcessor
+
+        self.played = played
+        self._aec: Any = AudioProcessor(sample_rate=RATE, echo_cancellation=True)
+        self._pending = b""
+        self._clock = StreamClock()
+        self.frames = 0
+        self.cpu = 0.0
+
+    def process(self, pcm: bytes, captured: float, xrun: bool = False) -> bytes:
+        """`pcm` entered the microphone from monotonic time `captured` on (`xrun`: the stream skipped before
+        it); returns the cleaned audio that is ready, in 10 ms steps."""
+        import time
+
+        import numpy as np
+
+        at = self._clock.place(captured, len(pcm) // 2, xrun) - len(self._pending) // 2
+        self._pending += pcm
+        usable = len(self._pending) // (2 * AEC_FRAME) * AEC_FRAME
+        if usable == 0:
+            return b""
+        near = np.frombuffer(self._pending[: 2 * usable], dtype=np.int16)
+        self._pending = self._pending[2 * usable :]
+        far = self.played.take(at + round(REFERENCE_LEAD * RATE), usable)
+        started = time.perf_counter()
+        clean = self._aec.process(near, far)
+        self.cpu += time.perf_counter() - started
+        self.frames += usable // AEC_FRAME
+        return bytes(clean.tobytes())
+
+    def stats(self) -> EchoStats:
+        return EchoStats(self.frames, self.cpu)
+
+
+# --- the second guard: transcripts made of the reply's own words ----------------------------------
+
+ECHO_SHARE = 0.6  # this share of a transcript's words among the words just played makes it an echo
+
+
+def words_of(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+@dataclass(frozen=True)
+class EchoGuard:
+    """Decides whether a transcript heard while a reply played is that reply's echo."""
+
+    share: float = ECHO_SHARE
+
+    def is_echo(self, transcript: str, played: Iterable[str]) -> bool:
+        heard = words_of(transcript)
+        if not heard:
+            return True  # nothing recognizable: no turn to take
+        spoken = set()
+        for text in played:
+            spoken.update(words_of(text))
+        if not spoken:
+            return False
+        matching = sum(word in spoken for word in heard)
+        return matching / len(heard) >= self.share
