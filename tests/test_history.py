@@ -33,7 +33,7 @@ def cli(home: Path, *args: str, input: str | None = None) -> Any:
 
 
 def talk(home: Path, server: SSEServer, lines: str, *extra: str) -> None:
-    result = cli(home, "talk", "--text", "--no-audio", "--base-url", server.base_url, *extra,
+    result = cli(home, "talk", "--text", "--no-audio", "--no-greeting", "--base-url", server.base_url, *extra,
                  input=lines)
     assert result.returncode == 0, result.stderr.decode()
 

@@ -27,8 +27,9 @@ def server() -> Iterator[SSEServer]:
 
 
 def talk(server: SSEServer, transcript: Path, lines: str, *extra: str, env: dict[str, str] | None = None) -> Any:
-    return run_cli("talk", "--text", "--no-audio", "--base-url", server.base_url, "--transcript", str(transcript),
-                   *extra, input=lines, env={"VOICECHAT_LLM_MAX_RETRIES": "0", **(env or {})}, timeout=120)
+    return run_cli("talk", "--no-greeting", "--text", "--no-audio", "--base-url", server.base_url,
+                   "--transcript", str(transcript), *extra, input=lines,
+                   env={"VOICECHAT_LLM_MAX_RETRIES": "0", **(env or {})}, timeout=120)
 
 
 def records(path: Path) -> list[dict[str, Any]]:

@@ -47,7 +47,8 @@ def records(path: Path) -> list[dict[str, object]]:
 
 def talk(server: SSEServer, tmp_path: Path, *inputs: Path, extra: tuple[str, ...] = ()) -> tuple[object, Path, Path]:
     answer, transcript = tmp_path / "answer.wav", tmp_path / "talk.jsonl"
-    args = ["talk", "--base-url", server.base_url, "--output", str(answer), "--transcript", str(transcript)]
+    args = ["talk", "--no-greeting", "--base-url", server.base_url, "--output", str(answer),
+            "--transcript", str(transcript)]
     for path in inputs:
         args += ["--input", str(path)]
     return run_cli(*args, *extra, env=KEY), answer, transcript
@@ -117,7 +118,7 @@ def test_a_scripted_input_with_a_thinking_pause_is_heard_whole(server: SSEServer
     server.queue(Script.reply("Once there was a dragon."), Script.reply("A second answer."))
     # A fixed 0.3 s silence would end a live turn inside the 0.7 s pause: the file is held open instead.
     transcript = tmp_path / "talk.jsonl"
-    result = run_cli("talk", "--base-url", server.base_url, "--input", str(question), "--output",
+    result = run_cli("talk", "--no-greeting", "--base-url", server.base_url, "--input", str(question), "--output",
                      str(tmp_path / "answer.wav"), "--transcript", str(transcript),
                      env={**KEY, "VOICECHAT_STT_TURN_DETECTION": "silence", "VOICECHAT_STT_END_OF_TURN_SILENCE": "0.3"})
     assert result.returncode == 0, result.stderr.decode()
@@ -134,7 +135,7 @@ def test_no_microphone_is_a_clear_error_within_seconds() -> None:
     if any(device.max_input_channels > 0 for device in list_devices()):
         pytest.skip("this machine has a microphone")
     started = time.monotonic()
-    result = run_cli("talk", env=KEY)
+    result = run_cli("talk", "--no-greeting", env=KEY)
     assert time.monotonic() - started < 5
     assert result.returncode == 1
     lines = result.stderr.decode().strip().splitlines()
@@ -152,7 +153,7 @@ def test_a_bad_input_file_fails_before_anything_runs(server: SSEServer, tmp_path
 
 
 def test_output_without_input_is_bad_usage(tmp_path: Path) -> None:
-    result = run_cli("talk", "--output", str(tmp_path / "a.wav"), env=KEY)
+    result = run_cli("talk", "--no-greeting", "--output", str(tmp_path / "a.wav"), env=KEY)
     assert result.returncode == 2
     assert b"--output goes with --input" in result.stderr
 
@@ -227,7 +228,7 @@ def test_a_model_that_cannot_load_is_a_clear_error_not_a_hang(make_speech, tmp_p
     (broken / "model.bin").write_bytes(bytes(range(256)) * 400)
     question = make_speech("Hello there.", "q.wav")
     started = time.monotonic()
-    result = run_cli("talk", "--input", str(question), "--output", str(tmp_path / "a.wav"),
+    result = run_cli("talk", "--no-greeting", "--input", str(question), "--output", str(tmp_path / "a.wav"),
                      env={**KEY, "VOICECHAT_STT_MODEL": str(broken)}, timeout=120)
     assert time.monotonic() - started < 30
     assert result.returncode == 1

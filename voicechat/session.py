@@ -34,6 +34,7 @@ from voicechat.events import (
 
 if TYPE_CHECKING:
     from voicechat.config.models import Character
+    from voicechat.events import TextDelta
     from voicechat.live.listener import RealtimeListener
     from voicechat.live.playback import Playback
     from voicechat.live.speculation import Speculator
@@ -55,6 +56,7 @@ class SessionOptions:
     reply_timeout: float = 60.0  # the LLM's first token must come within this (llm.timeout)
     await_notice_after: float = 2.0  # seconds without a first token before ReplyAwaited is reported
     speculate: bool = True  # start the reply on the live transcript while the end of turn is confirmed
+    greet: bool = False  # `greet()` opens a new conversation with the characters' greetings
 
 
 @dataclass
@@ -188,6 +190,17 @@ class Session:
                 return False
         return True
 
+    def greet(self) -> asyncio.Task[None] | None:
+        """Open a new conversation with each character's greeting, shown and spoken like a reply (speaking over
+        it interrupts it like one). None when options.greet is off, the conversation has begun, or no
+        character has a greeting. Await the task to hear it out before the first turn."""
+        characters = self.conversation.characters
+        if not self.options.greet or self.conversation.turns or not any(c.greeting.strip() for c in characters):
+            return None
+        self._last_voice_at = time.monotonic()
+        self._turn = asyncio.create_task(self._run_turn(TranscriptEvent("", TranscriptKind.FINAL), greeting=True))
+        return self._turn
+
     async def submit_text(self, text: str) -> None:
         """A typed turn: taken like a final transcript of speech that ended just now."""
         self._last_voice_at = time.monotonic()
@@ -206,7 +219,7 @@ class Session:
             await self.interrupt()
             self._turn = asyncio.create_task(self._run_turn(event))
 
-    async def _run_turn(self, final: TranscriptEvent) -> None:
+    async def _run_turn(self, final: TranscriptEvent, greeting: bool = False) -> None:
         speech_end = min(self._last_voice_at or final.timestamp, final.timestamp)
         turn = _Turn(self.conversation.turns, speech_end=speech_end, transcript=final.timestamp)
         if self._speculator is not None:
@@ -216,7 +229,7 @@ class Session:
         if self.playback is not None:
             self.playback.begin_turn()
         try:
-            await self._reply(final.text, turn)
+            await self._reply(final.text, turn, greeting)
         except asyncio.CancelledError:
             turn.interrupted = True
             if self.playback is not None:
@@ -247,7 +260,7 @@ class Session:
             self.turns_finished += 1
             self._finished.notify_all()
 
-    async def _reply(self, user_text: str, turn: _Turn) -> None:
+    async def _reply(self, user_text: str, turn: _Turn, greeting: bool = False) -> None:
         """Stream the reply into speech. A failed LLM is recorded on the turn (the words that came are still
         spoken); a failed speech engine stops the reply and is raised."""
         from voicechat.llm.base import LLMError, ReplyCut
@@ -258,7 +271,8 @@ class Session:
         speaker = asyncio.create_task(self._speak(sentences, turn)) if self.tts is not None else None
         waiting = asyncio.create_task(self._announce_wait(turn))
         try:
-            async with _closing(self.conversation.reply(user_text)) as deltas:
+            source = _greeting(self.conversation) if greeting else self.conversation.reply(user_text)
+            async with _closing(source) as deltas:
                 async for delta in deltas:
                     turn.first_token = turn.first_token or time.monotonic()
                     waiting.cancel()
@@ -325,6 +339,12 @@ class Session:
 
 class SpeechFailed(VoicechatError):
     """The speech engine or the audio output failed during a reply."""
+
+
+async def _greeting(conversation: Conversation) -> AsyncIterator[TextDelta]:
+    """The characters' greetings, recorded as the conversation's first turn, streamed like a reply."""
+    for part in conversation.greet():
+        yield part
 
 
 @contextlib.asynccontextmanager

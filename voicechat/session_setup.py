@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from voicechat.audio.sinks import AudioSink
     from voicechat.config.models import Character, Profile, STTSettings
+    from voicechat.history.resume import Resumed
     from voicechat.live.listener import RealtimeListener
     from voicechat.llm.base import ChatModel
     from voicechat.session import Session, SessionOptions
@@ -49,11 +50,15 @@ def build_session(
     listener: RealtimeListener | None = None,
     transcript: TranscriptWriter | None = None,
     options: SessionOptions | None = None,
+    resume: Resumed | None = None,
+    greet: bool = False,
 ) -> Session:
     """A Session over `chat` with these characters; `tts`/`sink` None: replies are shown, not spoken.
 
     `pace`: play at real-time pace into a sink that does not block like a speaker (a WAV, a socket), so
     barge-in bookkeeping matches what a listener would have heard.
+    `resume`: go on with that earlier conversation (its history in the context, its id on new turns);
+    `greet`: a new one opens with the characters' greetings when the caller calls `Session.greet()`.
     """
     from dataclasses import replace
 
@@ -64,6 +69,8 @@ def build_session(
 
     conversation = Conversation(chat, characters, settings.user_name, settings.llm.history_turns,
                                 settings.llm.history_tokens, ReplyBudget.from_settings(settings.llm))
+    if resume is not None:
+        conversation.resume(resume.conversation_id, resume.turns, resume.next_index)
     speaking = tts is not None and sink is not None
     voices = {c.name: c.voice for c in characters}
     return Session(
@@ -74,5 +81,6 @@ def build_session(
         voices=voices,
         default_voice=voices[characters[0].name],
         transcript=transcript,
-        options=replace(options or SessionOptions(), reply_timeout=settings.llm.timeout),
+        options=replace(options or SessionOptions(), reply_timeout=settings.llm.timeout,
+                        greet=greet and resume is None),
     )

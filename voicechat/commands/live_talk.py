@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from voicechat.audio.sinks import AudioSink
     from voicechat.config.models import Character, Profile
+    from voicechat.history.resume import Resumed
     from voicechat.session import Session, SessionOptions
 
 
@@ -30,6 +31,8 @@ class AudioTalk:
     barge_in: bool = True
     headphones: bool = False
     interrupt_after: float | None = None
+    resume: Resumed | None = None  # go on with this earlier conversation
+    greet: bool = True  # a new conversation opens with the characters' greetings
 
 
 def run(talk: AudioTalk) -> int:
@@ -88,7 +91,8 @@ async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_fact
     sink = sink_factory()
     session = build_session(settings, talk.characters, chat, tts=create_tts(settings.tts), sink=sink,
                             pace=talk.output is not None, listener=new_listener(settings.stt, model_dir),
-                            transcript=TranscriptWriter(talk.transcript).open(), options=_options(talk))
+                            transcript=TranscriptWriter(talk.transcript).open(), options=_options(talk),
+                            resume=talk.resume, greet=talk.greet)
     try:
         failed = await (_scripted(session, talk) if talk.inputs else _live(session, microphone))
     except BaseException:
@@ -128,6 +132,9 @@ async def _scripted(session: Session, talk: AudioTalk) -> int:
 
     session.observe(PlainView(talk.settings.user_name, out(), err()).handle)
     async with session:
+        greeting = session.greet()
+        if greeting is not None:  # heard out before the first input is spoken
+            await asyncio.gather(greeting, return_exceptions=True)
         result = await run_script(session, list(talk.inputs), talk.interrupt_after)
     for failure in result.failed_inputs:
         err().print(f"error: {failure}", markup=False, soft_wrap=True)
@@ -145,6 +152,7 @@ async def _live(session: Session, microphone: Any) -> int:
     if not sys.stderr.isatty():
         session.observe(PlainView(session.conversation.user_name, out(), err()).handle)
         async with session:
+            session.greet()  # speaking over it interrupts it, like any reply
             await session.feed_from(microphone.frames())
         return 0
     state = ViewState(user_name=session.conversation.user_name)
@@ -152,6 +160,7 @@ async def _live(session: Session, microphone: Any) -> int:
     err().print("listening: speak when you like; Ctrl+C ends the conversation", style="dim")
     with Live(LiveView(state), console=err(), refresh_per_second=12, transient=False):
         async with session:
+            session.greet()
             async for frame in microphone.frames():
                 state.level = frame.level
                 session.feed(frame)

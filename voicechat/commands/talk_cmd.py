@@ -9,6 +9,7 @@ import asyncio
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from voicechat.errors import NoAudioDeviceError, VoicechatError
 if TYPE_CHECKING:
     from voicechat.audio.sinks import AudioSink
     from voicechat.config.models import Character, Profile
+    from voicechat.history.resume import Resumed
     from voicechat.session import Session
     from voicechat.transcript import TranscriptWriter
     from voicechat.tts.base import TextToSpeech
@@ -62,12 +64,21 @@ def talk(
         help="With several --input files: start each next one this many seconds after the reply's first audio "
         "(a scripted barge-in).",
     ),
+    resume: bool = typer.Option(
+        False, "--continue", help="Go on with the last conversation, or with the one whose ID follows."
+    ),
+    conversation_id: str | None = typer.Argument(
+        None, metavar="[ID]", show_default=False,
+        help="With --continue: the conversation to go on with (`voicechat history list`; its start is enough).",
+    ),
+    no_greeting: bool = typer.Option(False, "--no-greeting", help="Start without the characters' greetings."),
 ) -> None:
     """Talk with one or more characters: by voice (microphone, or --input files) or typed with --text.
 
     Speaking while a character talks interrupts it (barge-in). Typed: /reset starts over, /quit stops.
 
-    Every finished turn is appended to the transcript.
+    Every finished turn is appended to the transcript. A new conversation opens with the characters'
+    greetings; --continue goes on with an earlier one instead, its turns in the model's context.
     """
     from voicechat.config.store import load_character, load_profile
     from voicechat.fileio import check_writable_target
@@ -75,31 +86,57 @@ def talk(
 
     overrides = {key: value for key, value in (("llm.base_url", base_url), ("llm.model", model)) if value}
     settings = load_profile(profile, overrides)
-    names = list(dict.fromkeys(character or [DEFAULT_CHARACTER]))
+    resumed = _resumed(resume, conversation_id)
+    names = list(dict.fromkeys(character or _cast_of(resumed) or [DEFAULT_CHARACTER]))
     characters = [load_character(name) for name in names]
-    target = transcript or default_path()
+    target = transcript or (resumed.transcript if resumed else default_path())
     if transcript:
         check_writable_target(target)
+    start = Start(resumed, greet=not no_greeting)
     if not text:
         _talk_by_voice(settings, characters, target, inputs or [], output, input_device, output_device,
-                       not no_barge_in, headphones, interrupt_after)
+                       not no_barge_in, headphones, interrupt_after, start)
         return
     audio = None if no_audio else _prepare_audio(settings, characters)
-    failed = asyncio.run(_typed(settings, characters, names, TranscriptWriter(target), audio))
+    failed = asyncio.run(_typed(settings, characters, names, TranscriptWriter(target), audio, start))
     if failed:
         raise VoicechatError(f"{failed} turn(s) got no full reply (see above); the transcript is {target}")
 
 
+@dataclass(frozen=True)
+class Start:
+    """How the conversation begins: going on with an earlier one, or new (with greetings unless turned off)."""
+
+    resumed: Resumed | None = None
+    greet: bool = True
+
+
+def _resumed(resume: bool, conversation_id: str | None) -> Resumed | None:
+    from voicechat.errors import UsageError
+    from voicechat.history.resume import LAST, find
+
+    if conversation_id is not None and not resume:
+        raise UsageError(f"'{conversation_id}': talk takes no arguments; to go on with that conversation, "
+                         f"pass --continue {conversation_id}")
+    return find(conversation_id or LAST) if resume else None
+
+
+def _cast_of(resumed: Resumed | None) -> list[str]:
+    from voicechat.history.resume import character_cards
+
+    return character_cards(resumed) if resumed else []
+
+
 def _talk_by_voice(settings: Profile, characters: list[Character], target: Path, inputs: list[Path],
                    output: Path | None, input_device: str | None, output_device: str | None, barge_in: bool,
-                   headphones: bool, interrupt_after: float | None) -> None:
+                   headphones: bool, interrupt_after: float | None, start: Start) -> None:
     from voicechat.commands.live_talk import AudioTalk, run
     from voicechat.errors import UsageError
 
     if output is not None and not inputs:
         raise UsageError("--output goes with --input (scripted turns); the live loop plays on the speakers")
     failed = run(AudioTalk(settings, characters, target, tuple(inputs), output, input_device, output_device,
-                           barge_in, headphones, interrupt_after))
+                           barge_in, headphones, interrupt_after, start.resumed, start.greet))
     if failed:
         raise VoicechatError(f"{failed} input(s) got no reply (see above); the transcript is {target}")
 
@@ -122,7 +159,7 @@ def _prepare_audio(settings: Profile, characters: list[Character]) -> tuple[Text
 
 
 async def _typed(settings: Profile, characters: list[Character], names: list[str], writer: TranscriptWriter,
-                 audio: tuple[TextToSpeech, Callable[[], AudioSink]] | None) -> int:
+                 audio: tuple[TextToSpeech, Callable[[], AudioSink]] | None, start: Start) -> int:
     """Typed turns through the same Session as speech; the number of turns that got no full reply."""
     from voicechat.console import err, out
     from voicechat.events import TurnFinished
@@ -138,7 +175,7 @@ async def _typed(settings: Profile, characters: list[Character], names: list[str
     failures: list[TurnFinished] = []
     with writer:
         session = build_session(settings, characters, chat, tts=tts, sink=make_sink() if make_sink else None,
-                                transcript=writer)
+                                transcript=writer, resume=start.resumed, greet=start.greet)
         session.observe(TypedView(out(), err(), interactive).handle)
         session.observe(lambda event: failures.append(event)
                         if isinstance(event, TurnFinished) and not event.complete else None)
@@ -170,19 +207,28 @@ async def _take_lines(session: Session, names: list[str], user_name: str, intera
     from voicechat.console import err
 
     lines = _LineReader(user_name, interactive)
-    submitted = 0
+    expected = await _greeted(session)
     while (line := await lines.next(session)) is not None:
         if line in QUIT:
             break
         if line == "/reset":
             await session.reset([load_character(name) for name in names])
             err().print("history cleared: a new conversation begins", markup=False)
+            expected = await _greeted(session)
             continue
         await session.submit_text(line)
-        submitted += 1
+        expected += 1
         if not interactive:
-            await session.wait_for_turns(submitted)
-    await session.wait_for_turns(submitted)  # the last reply plays out
+            await session.wait_for_turns(expected)
+    await session.wait_for_turns(expected)  # the last reply plays out
+
+
+async def _greeted(session: Session) -> int:
+    """The greetings heard out (when the conversation is new); the number of turns finished by then."""
+    greeting = session.greet()
+    if greeting is not None:
+        await asyncio.gather(greeting, return_exceptions=True)  # a greeting cut short is not a failure here
+    return session.turns_finished
 
 
 class _LineReader:

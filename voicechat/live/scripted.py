@@ -118,9 +118,11 @@ async def run_script(session: Session, inputs: list[Path], interrupt_after: floa
     feeder = Feeder(session, whole)
     feeding = asyncio.create_task(feeder.run())
     failed: list[str] = []
+    # Turn numbers go on from those already taken (a greeting, or an earlier conversation continued).
+    first_index, finished_before = session.conversation.turns, session.turns_finished
     try:
         for position, (path, pcm) in enumerate(zip(inputs, speech, strict=True)):
-            index = len(watch.started)
+            index = first_index + len(watch.started)
             feeder.say(pcm)
             await feeder.speech_done.wait()
             if not await watch.wait(watch.started, index, NO_SPEECH_TIMEOUT):
@@ -129,7 +131,7 @@ async def run_script(session: Session, inputs: list[Path], interrupt_after: floa
             if interrupt_after is not None and position < len(inputs) - 1:
                 await watch.wait(watch.first_audio, index, REPLY_TIMEOUT)
                 await asyncio.sleep(interrupt_after)
-            elif not await session.wait_for_turns(index + 1, timeout=REPLY_TIMEOUT):
+            elif not await session.wait_for_turns(finished_before + index - first_index + 1, timeout=REPLY_TIMEOUT):
                 failed.append(f"{path}: no reply within {REPLY_TIMEOUT:.0f} s")
             elif index in watch.errors:
                 failed.append(f"{path}: no full reply ({watch.errors[index]})")
@@ -138,4 +140,4 @@ async def run_script(session: Session, inputs: list[Path], interrupt_after: floa
         with contextlib.suppress(asyncio.CancelledError):
             await feeding
         unobserve()
-    return ScriptResult(session.turns_finished, tuple(failed))
+    return ScriptResult(session.turns_finished - finished_before, tuple(failed))

@@ -12,12 +12,16 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from voicechat.config.models import Character
 from voicechat.events import Sentence, TextDelta
 from voicechat.llm.base import ChatMessage, ChatModel, LLMError, ReplyCut, ReplyTooLong
 from voicechat.llm.budget import BudgetGate, ReplyBudget
 from voicechat.llm.tags import TagParser, merge
+
+if TYPE_CHECKING:
+    from voicechat.history.resume import PastTurn
 
 CUT_MARK = " [cut off here]"
 CHARS_PER_TOKEN = 4
@@ -112,7 +116,8 @@ class Conversation:
         """System prompt, the recent history that fits the bounds, and the new user line."""
         messages = [ChatMessage("system", self.system_prompt), *self._examples()]
         for exchange in self._recent():
-            messages.append(ChatMessage("user", exchange.user))
+            if exchange.user:  # empty: the characters' greeting, said before the user spoke
+                messages.append(ChatMessage("user", exchange.user))
             messages.append(ChatMessage("assistant", exchange.reply + (CUT_MARK if exchange.cut else "")))
         messages.append(ChatMessage("user", user_text))
         return messages
@@ -195,6 +200,29 @@ class Conversation:
         """A turn that failed before its reply was asked for: logged as a turn, history unchanged."""
         self._parser = TagParser([], self.lead.name)
         self._finish(user_text, [], [], time.time(), cut=False, error=error)
+
+    def resume(self, conversation_id: str, past: Sequence[PastTurn], next_index: int) -> None:
+        """Go on with an earlier conversation: its id, its turn numbers, and its exchanges as history, which
+        the same bounds (history_turns, history_tokens) then trim."""
+        self.reset()
+        self.conversation_id = conversation_id
+        self.turns = next_index
+        self.history = [Exchange(turn.user, self._as_written(turn.parts), turn.cut) for turn in past if turn.parts]
+        del self.history[: -self.history_turns]
+
+    def greet(self) -> list[TextDelta]:
+        """Each character's greeting, recorded as the conversation's first turn (no user line); [] when no
+        character has one or the conversation has begun."""
+        parts = [TextDelta(c.greeting.strip(), c.name) for c in self.characters if c.greeting.strip()]
+        if not parts or self.turns or self.history:
+            return []
+        self.history.append(Exchange("", self._as_written(parts)))
+        self._last_in_history = True
+        now = time.time()
+        self.last_turn = Turn(self.conversation_id, self.turns, self.user_name, "", tuple(parts), False, None,
+                              now, now)
+        self.turns += 1
+        return parts
 
     def keep_only_spoken(self, spoken: Sequence[Sentence]) -> None:
         """After barge-in: the last reply becomes only what the user heard, marked as cut (or is dropped

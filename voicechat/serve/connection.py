@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from voicechat.errors import VoicechatError
 from voicechat.events import SessionEvent, TurnFinished, TurnStarted
+from voicechat.history.resume import continue_session
 from voicechat.serve.hearing import Hearing
 from voicechat.serve.limits import LIMIT_LOG, LimitReached, ServeLimits, Slots, TurnBucket
 from voicechat.serve.protocol import (
@@ -205,6 +206,8 @@ class Connection:
                                 "lists")
         if session is None or (message.profile and message.profile != self.profile):
             await self._open(message.profile or self.profile, names)
+            if message.continue_ is not None and self.session is not None:
+                self.outbox.put(await continue_session(self.session, message.continue_))
             return
         if message.characters:
             characters = _load_characters(names)
@@ -218,6 +221,8 @@ class Connection:
             self.names = names
         self.outbox.put({"type": "config", "profile": self.profile,
                          "characters": [c.name for c in session.conversation.characters]})
+        if message.continue_ is not None:
+            self.outbox.put(await continue_session(session, message.continue_))
 
     def _take_audio(self, frame: bytes) -> None:
         if self.session is None:

@@ -62,6 +62,7 @@ class ConfigMessage(_Message):
     profile: str | None = Field(None, min_length=1, max_length=64)
     sample_rate: int | None = None  # of the audio the client will send: only 16000 is taken
     encoding: str | None = None  # only pcm_s16le is taken
+    continue_: str | None = Field(None, alias="continue", min_length=1, max_length=64)  # a history ID, or "last"
 
 
 ClientMessage = Annotated[TextMessage | InterruptMessage | ResetMessage | ConfigMessage, Field(discriminator="type")]
