@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -53,3 +54,35 @@ async def iterate_in_thread(make_items: Callable[[], Iterable[T]]) -> AsyncItera
             yield item  # type: ignore[misc]
     finally:
         stop.set()
+
+
+async def read_ahead(source: AsyncIterator[T], limit: int = 0) -> AsyncGenerator[T, None]:
+    """The items of `source`, which a task of its own runs ahead of the consumer by up to `limit` items
+    (0: no bound). The source's error is raised to the consumer as soon as it is reached; leaving early
+    (a barge-in, an error) cancels the source at once."""
+    queue: asyncio.Queue[tuple[bool, object]] = asyncio.Queue(maxsize=limit)
+
+    async def produce() -> None:
+        try:
+            async for item in source:
+                await queue.put((True, item))
+        except Exception as error:  # handed to the consumer, raised there
+            await queue.put((False, error))
+            return
+        await queue.put((False, _DONE))
+
+    producer = asyncio.create_task(produce())
+    try:
+        while True:
+            more, item = await queue.get()
+            if more:
+                yield item  # type: ignore[misc]
+            elif item is _DONE:
+                return
+            else:
+                raise item  # type: ignore[misc]
+    finally:
+        if not producer.done():
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer

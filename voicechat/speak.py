@@ -8,12 +8,12 @@ them into a sink (`say`); the Session consumes them through its Playback bookkee
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 
+from voicechat.aio import read_ahead
 from voicechat.audio.sinks import AudioSink
 from voicechat.events import AudioChunk, Sentence
 from voicechat.tts.base import TextToSpeech
@@ -48,29 +48,19 @@ async def synthesized(tts: TextToSpeech, sentences: Iterable[Sentence] | AsyncIt
                       ahead: int = AHEAD_ITEMS) -> AsyncIterator[SpeechItem]:
     """Each sentence, its audio, and its end, in order; synthesis runs up to `ahead` items in front.
 
-    Leaving the loop early (barge-in, an error) cancels the synthesis in flight. A TTS error is raised to
-    the consumer as soon as it happens, never left as a wait on a dead producer.
+    Leaving the loop early (barge-in, an error) cancels the synthesis in flight; a TTS error is raised to
+    the consumer as soon as it happens.
     """
-    queue: asyncio.Queue[SpeechItem | None] = asyncio.Queue(maxsize=ahead)
-
-    async def produce() -> None:
+    async def items() -> AsyncIterator[SpeechItem]:
         async for sentence in _each(sentences):
-            await queue.put(sentence)
+            yield sentence
             async for chunk in tts.stream(sentence):
-                await queue.put(chunk)
-            await queue.put(SentenceSpoken(sentence))
-        await queue.put(None)
+                yield chunk
+            yield SentenceSpoken(sentence)
 
-    producer = asyncio.create_task(produce())
-    try:
-        while (item := await _next_item(queue, producer)) is not None:
+    async with contextlib.aclosing(read_ahead(items(), ahead)) as spoken:
+        async for item in spoken:
             yield item
-        await producer
-    finally:
-        if not producer.done():
-            producer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await producer
 
 
 @dataclass(frozen=True)
@@ -109,20 +99,3 @@ async def _each(sentences: Iterable[Sentence] | AsyncIterable[Sentence]) -> Asyn
     else:
         for sentence in sentences:
             yield sentence
-
-
-async def _next_item(queue: asyncio.Queue[SpeechItem | None], producer: asyncio.Task[None]) -> SpeechItem | None:
-    """The next item, or the producer's exception as soon as it fails."""
-    if not queue.empty():
-        return queue.get_nowait()
-    getter = asyncio.ensure_future(queue.get())
-    try:
-        done, _ = await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        getter.cancel()
-        raise
-    if getter in done:
-        return getter.result()
-    getter.cancel()
-    producer.result()  # raises the producer's error
-    return queue.get_nowait() if not queue.empty() else None

@@ -63,26 +63,16 @@ class SharedTTS:
     async def stream(self, sentence: Sentence) -> AsyncIterator[AudioChunk]:
         """The engine's chunks as they are made. The engine is held only while it synthesizes, never while
         the caller plays what it got (paced playback would otherwise keep every other client waiting)."""
-        chunks: asyncio.Queue[AudioChunk | BaseException | None] = asyncio.Queue()
-        producer = asyncio.create_task(self._produce(sentence, chunks))
-        try:
-            while (item := await chunks.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            producer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await producer
+        from voicechat.aio import read_ahead
 
-    async def _produce(self, sentence: Sentence, chunks: asyncio.Queue[AudioChunk | BaseException | None]) -> None:
-        try:
-            async with self._turns or contextlib.nullcontext():
-                async for chunk in self.engine.stream(sentence):
-                    chunks.put_nowait(chunk)
-        except Exception as error:  # handed to the consumer, raised there
-            chunks.put_nowait(error)
-        chunks.put_nowait(None)
+        async with contextlib.aclosing(read_ahead(self._synthesize(sentence))) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    async def _synthesize(self, sentence: Sentence) -> AsyncIterator[AudioChunk]:
+        async with self._turns or contextlib.nullcontext():
+            async for chunk in self.engine.stream(sentence):
+                yield chunk
 
 
 @dataclass
