@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -54,3 +54,46 @@ def test_worker_stops_soon_after_the_consumer_leaves() -> None:
     asyncio.run(take_three())
     assert finished.wait(2.0), "the worker kept going after the consumer left"
     assert len(produced) < 20
+
+
+def test_read_ahead_runs_at_most_its_limit_ahead_and_stops_when_the_consumer_leaves() -> None:
+    from voicechat.aio import read_ahead
+
+    made: list[int] = []
+    stopped: list[bool] = []
+
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            for number in range(100):
+                made.append(number)
+                yield number
+        finally:
+            stopped.append(True)
+
+    async def consume() -> list[int]:
+        taken = []
+        async for number in read_ahead(numbers(), limit=3):
+            taken.append(number)
+            await asyncio.sleep(0.01)
+            assert len(made) <= len(taken) + 4  # never more than the limit in hand (plus one being put)
+            if number == 5:
+                break
+        await asyncio.sleep(0.05)
+        return taken
+
+    assert asyncio.run(consume()) == [0, 1, 2, 3, 4, 5]
+    assert stopped == [True] and len(made) < 12
+
+
+def test_read_ahead_raises_the_sources_error_to_the_consumer() -> None:
+    from voicechat.aio import read_ahead
+
+    async def failing() -> AsyncIterator[int]:
+        yield 1
+        raise RuntimeError("source broke")
+
+    async def consume() -> list[int]:
+        return [number async for number in read_ahead(failing(), limit=2)]
+
+    with pytest.raises(RuntimeError, match="source broke"):
+        asyncio.run(consume())
