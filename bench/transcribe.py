@@ -1,19 +1,22 @@
-"""`voicechat transcribe` against plain faster-whisper on the same model, in one run.
+"""`voicechat transcribe` against whisper-ctranslate2 and a plain faster-whisper loop, in one run.
 
-    .venv/bin/python bench/transcribe.py [--clips 24] [--long-minutes 5] [--repeats 3] [--only short|long]
+    .venv/bin/python bench/transcribe.py [--clips 24] [--long-minutes 4 20] [--repeats 3]
+        [--only short|long|threshold] [--peer /tmp/wc2/bin/whisper-ctranslate2]
 
-Speech is made here with the bundled Piper voice (22.05 kHz WAVs). Both sides run as fresh processes, so
-both pay interpreter start, imports and model load, and both write one .txt per input:
-  baseline   python -c: WhisperModel(bundled tiny.en, device="cpu", compute_type="int8"), then a plain
-             sequential `for f in files: model.transcribe(f, language="en")` (faster-whisper defaults:
-             beam 5, default CTranslate2 threads)
-  voicechat  python -m voicechat transcribe FILES -o DIR (same model, same decoding options)
-(a) many short clips: speed-up = baseline wall / voicechat wall (target >= 2x)
-(b) one long file (the clips joined with 0.4 s pauses): overhead = voicechat wall / baseline wall - 1
-    (target <= 3%)
-Runs alternate baseline / voicechat; medians are reported, with the child CPU seconds beside them
-(the machine may be shared: CPU time shows the work, wall time what a user waits; the best runs are
-the least disturbed by other load).
+Speech is made here with the bundled Piper voice: (a) short clips, one or two sentences each; (b) long
+recordings of the sentences in bench/transcribe_sentences.txt read one after another (reshuffled on each
+pass) with seeded pauses of 0.25-1.6 s between them. Every side is a fresh process (interpreter start,
+imports and model load included), writes one .txt per input, and uses the same bundled tiny.en (int8,
+CPU, beam 5, language en):
+  baseline   python -c: WhisperModel(...), then a plain sequential `for f in files: model.transcribe(f)`
+  peer       whisper-ctranslate2 FILES --model_directory BUNDLED (installed in a scratch venv, not in .venv)
+  voicechat  python -m voicechat transcribe FILES -o DIR (long files cut into pieces, one per core)
+  one-pass   the same with --no-split (today's behaviour: the memory reference)
+(c) `--only threshold`: where splitting starts to pay. Recordings of 30-90 s, each transcribed in two pieces
+(`--piece-seconds` half its length) and in one pass (`--no-split`), voicechat only.
+The order of the sides rotates from one repeat to the next. Reported per side: median wall and CPU
+seconds (the child's own rusage), the peak RSS of the process, and the word error rate against the
+script (numbers as words in the script, as digits in Whisper's output, count as errors on every side).
 """
 
 from __future__ import annotations
@@ -22,34 +25,24 @@ import argparse
 import json
 import os
 import platform
-import resource
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import synthesize_wav, word_error_rate  # noqa: E402
+from tests.conftest import bundled_whisper_dir, synthesize_wav, word_error_rate  # noqa: E402
 
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Please call Stella and ask her to bring these things from the store.",
-    "Six spoons of fresh snow peas, five thick slabs of blue cheese, and maybe a snack for her brother Bob.",
-    "We also need a small plastic snake and a big toy frog for the kids.",
-    "She can scoop these things into three red bags, and we will go meet her at the train station.",
-    "The weather today is sunny with a light breeze from the west.",
-    "Our meeting starts early in the morning on Tuesday.",
-    "Remember to water the plants before you leave for the weekend.",
-    "The train to the city leaves every twenty minutes from the north platform.",
-    "A good book can keep you company on a long journey.",
-    "He painted the old fence a bright shade of green last summer.",
-    "The library closes early on public holidays, so plan your visit.",
-]
+SENTENCES = (REPO / "bench" / "transcribe_sentences.txt").read_text().splitlines()
+SHORT_SENTENCES = SENTENCES[:12]
+PEER = Path("/tmp/wc2/bin/whisper-ctranslate2")
 
 BASELINE = """
 import sys
@@ -65,115 +58,171 @@ for name in sys.argv[2:]:
 """
 
 
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    cpu: float
+    peak_mb: float
+
+
 def make_clips(folder: Path, count: int) -> dict[Path, str]:
     """Clip path -> the text spoken in it."""
     clips = {}
     for index in range(count):
-        text = SENTENCES[index % len(SENTENCES)]
-        if index >= len(SENTENCES):
-            text += " " + SENTENCES[(index * 5 + 3) % len(SENTENCES)]
+        text = SHORT_SENTENCES[index % len(SHORT_SENTENCES)]
+        if index >= len(SHORT_SENTENCES):
+            text += " " + SHORT_SENTENCES[(index * 5 + 3) % len(SHORT_SENTENCES)]
         clips[synthesize_wav(text, folder / f"clip{index:02d}.wav")] = text
     return clips
 
 
-def make_long(clips: dict[Path, str], minutes: float, target: Path) -> dict[Path, str]:
-    """The clips joined, 0.4 s apart, over and over until `minutes` long."""
+def make_recording(spoken: list[Path], minutes: float, seed: int, target: Path) -> dict[Path, str]:
+    """The sentences in order, then reshuffled, with seeded pauses, until `minutes` long."""
     import numpy as np
     import soundfile
 
+    rng = random.Random(seed)
     pieces, texts, total, rate = [], [], 0.0, 22_050
+    order = list(range(len(spoken)))
     while total < minutes * 60:
-        for clip, text in clips.items():
-            samples, rate = soundfile.read(clip, dtype="float32")
-            pieces += [samples, np.zeros(int(0.4 * rate), dtype=np.float32)]
-            texts.append(text)
-            total += len(samples) / rate + 0.4
+        for index in order:
+            samples, rate = soundfile.read(spoken[index], dtype="float32")
+            pause = np.zeros(int(rng.uniform(0.25, 1.6) * rate), dtype=np.float32)
+            pieces += [samples, pause]
+            texts.append(SENTENCES[index])
+            total += (len(samples) + len(pause)) / rate
             if total >= minutes * 60:
                 break
+        rng.shuffle(order)
     soundfile.write(target, np.concatenate(pieces), rate)
     return {target: " ".join(texts)}
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, child CPU seconds) of one command, which must succeed."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def timed(command: list[str]) -> Run:
+    """Wall, CPU and peak RSS of one command (its own rusage, from wait4), which must succeed."""
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    errors = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if process.returncode != 0:
+        raise SystemExit(f"{command[:4]} failed ({process.returncode}): {errors.decode()[-2000:]}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
-def compare(files: dict[Path, str], work: Path, repeats: int) -> dict[str, Any]:
-    runs: dict[str, list[tuple[float, float]]] = {"baseline": [], "voicechat": []}
+def commands(side: str, files: list[Path], out: Path, peer: Path) -> list[str]:
+    names = [str(f) for f in files]
+    if side == "baseline":
+        return [sys.executable, "-c", BASELINE, str(out), *names]
+    if side == "peer":
+        return [str(peer), *names, "--model_directory", str(bundled_whisper_dir()), "--language", "en",
+                "--device", "cpu", "--compute_type", "int8", "--output_format", "txt", "--output_dir", str(out),
+                "--verbose", "False"]
+    command = [sys.executable, "-m", "voicechat", "transcribe", *names, "-o", str(out)]
+    if side.startswith("halves"):  # halves:SECONDS, two pieces of a file SECONDS long
+        return [*command, "--piece-seconds", f"{float(side.split(':')[1]) / 2 + 0.5:.1f}"]
+    return command + (["--no-split"] if side == "one-pass" else [])
+
+
+def compare(files: dict[Path, str], work: Path, repeats: int, sides: list[str], peer: Path) -> dict[str, Any]:
+    runs: dict[str, list[Run]] = {side: [] for side in sides}
     for repeat in range(repeats):
-        for side in ("baseline", "voicechat"):
+        turn = repeat % len(sides)
+        for side in sides[turn:] + sides[:turn]:
             out = work / f"{side}{repeat}"
             out.mkdir()
-            if side == "baseline":
-                command = [sys.executable, "-c", BASELINE, str(out), *map(str, files)]
-            else:
-                command = [sys.executable, "-m", "voicechat", "transcribe", *map(str, files), "-o", str(out)]
-            runs[side].append(timed(command))
-            print(f"  {side:9s} run {repeat + 1}: {runs[side][-1][0]:.2f} s wall, {runs[side][-1][1]:.2f} s CPU",
-                  flush=True)
-    def text(side: str, source: Path) -> str:
-        return (work / f"{side}0" / f"{source.stem}.txt").read_text().strip()
+            run = timed(commands(side, list(files), out, peer))
+            runs[side].append(run)
+            print(f"  {side:9s} run {repeat + 1}: {run.wall:.2f} s wall, {run.cpu:.2f} s CPU, "
+                  f"{run.peak_mb:.0f} MB peak", flush=True)
 
-    same = sum(text("baseline", f) == text("voicechat", f) for f in files)
-    wer = {side: round(statistics.mean(word_error_rate(ref, text(side, f)) for f, ref in files.items()), 4)
-           for side in runs}
-    return {
-        "baseline_wall": statistics.median(w for w, _ in runs["baseline"]),
-        "voicechat_wall": statistics.median(w for w, _ in runs["voicechat"]),
-        "baseline_wall_min": min(w for w, _ in runs["baseline"]),
-        "voicechat_wall_min": min(w for w, _ in runs["voicechat"]),
-        "baseline_cpu": statistics.median(c for _, c in runs["baseline"]),
-        "voicechat_cpu": statistics.median(c for _, c in runs["voicechat"]),
-        "identical_texts": f"{same}/{len(files)}",
-        "wer_vs_script_baseline": wer["baseline"],
-        "wer_vs_script_voicechat": wer["voicechat"],
-    }
+    def text(side: str, repeat: int, source: Path) -> str:
+        return " ".join((work / f"{side}{repeat}" / f"{source.stem}.txt").read_text().split())
+
+    result: dict[str, Any] = {}
+    for side, side_runs in runs.items():
+        wers = [statistics.mean(word_error_rate(script, text(side, repeat, f)) for f, script in files.items())
+                for repeat in range(repeats)]
+        result[side] = {
+            "wall": round(statistics.median(r.wall for r in side_runs), 2),
+            "wall_min": round(min(r.wall for r in side_runs), 2),
+            "cpu": round(statistics.median(r.cpu for r in side_runs), 2),
+            "peak_mb": round(max(r.peak_mb for r in side_runs)),
+            "wer": round(statistics.mean(wers), 4),
+            "wer_runs": [round(w, 4) for w in wers],
+        }
+    base = result.get("voicechat", result[sides[0]])["wall"]
+    for side in sides:
+        result[side]["voicechat_speedup"] = round(result[side]["wall"] / base, 2)
+    return result
+
+
+def threshold(spoken: list[Path], work: Path, repeats: int, peer: Path) -> dict[str, Any]:
+    import soundfile
+
+    results: dict[str, Any] = {}
+    for minutes in (0.5, 0.75, 1.0, 1.5):
+        name = f"t{minutes:g}min"
+        recording = make_recording(spoken, minutes, 7, work / f"{name}.wav")
+        seconds = soundfile.info(next(iter(recording))).duration
+        print(f"(c) one file, {seconds:.1f} s: two pieces vs one pass", flush=True)
+        (work / name).mkdir()
+        results[name] = compare(recording, work / name, repeats, [f"halves:{seconds:.1f}", "one-pass"], peer)
+        results[name]["seconds"] = round(seconds, 1)
+        print("   ", json.dumps(results[name]), flush=True)
+    return results
+
+
+def sides_for(peer: Path, long_files: bool) -> list[str]:
+    sides = ["baseline", "voicechat"] + (["one-pass"] if long_files else [])
+    return (["peer"] if peer.exists() else []) + sides
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=24)
-    parser.add_argument("--long-minutes", type=float, default=5.0)
+    parser.add_argument("--long-minutes", type=float, nargs="*", default=[4.0, 20.0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=["short", "long"])
+    parser.add_argument("--only", choices=["short", "long", "threshold"])
+    parser.add_argument("--peer", type=Path, default=PEER, help="the whisper-ctranslate2 script")
     args = parser.parse_args()
     import soundfile
 
+    if not args.peer.exists():
+        print(f"no whisper-ctranslate2 at {args.peer}: the peer side is left out "
+              "(python3 -m venv /tmp/wc2 && /tmp/wc2/bin/pip install whisper-ctranslate2)")
     print(f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
-          f"load average before: {os.getloadavg()[0]:.2f}")
+          f"load average before: {os.getloadavg()}")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-transcribe-") as tmp:
         work = Path(tmp)
         (work / "clips").mkdir()
-        clips = make_clips(work / "clips", args.clips)
-        if args.only != "long":
+        if args.only in (None, "long", "threshold"):
+            (work / "sentences").mkdir()
+            spoken = [synthesize_wav(text, work / "sentences" / f"{i:02d}.wav") for i, text in enumerate(SENTENCES)]
+        if args.only == "threshold":
+            results["threshold"] = threshold(spoken, work, args.repeats, args.peer)
+        if args.only in (None, "short"):
+            clips = make_clips(work / "clips", args.clips)
             audio = sum(soundfile.info(c).duration for c in clips)
-            print(f"(a) {len(clips)} short clips, {audio:.1f} s of audio")
+            print(f"(a) {len(clips)} short clips, {audio:.1f} s of audio", flush=True)
             (work / "short").mkdir()
-            short = compare(clips, work / "short", args.repeats)
-            short["speedup"] = round(float(short["baseline_wall"]) / float(short["voicechat_wall"]), 2)
-            best = float(short["baseline_wall_min"]) / float(short["voicechat_wall_min"])
-            short["speedup_best_runs"] = round(best, 2)
-            results["short"] = short
-            print("   ", json.dumps(short))
-        if args.only != "short":
-            long_file = make_long(clips, args.long_minutes, work / "long.wav")
-            print(f"(b) one long file, {soundfile.info(next(iter(long_file))).duration:.1f} s of audio")
-            (work / "long").mkdir()
-            long = compare(long_file, work / "long", args.repeats)
-            ratio = float(long["voicechat_wall"]) / float(long["baseline_wall"])
-            long["overhead_pct"] = round(100 * (ratio - 1), 1)
-            best = float(long["voicechat_wall_min"]) / float(long["baseline_wall_min"])
-            long["overhead_pct_best_runs"] = round(100 * (best - 1), 1)
-            results["long"] = long
-            print("   ", json.dumps(long))
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+            results["short"] = compare(clips, work / "short", args.repeats, sides_for(args.peer, False), args.peer)
+            print("   ", json.dumps(results["short"]), flush=True)
+        if args.only in (None, "long"):
+            for minutes in args.long_minutes:
+                name = f"long{minutes:g}min"
+                recording = make_recording(spoken, minutes, 16, work / f"{name}.wav")
+                seconds = soundfile.info(next(iter(recording))).duration
+                print(f"(b) one file, {seconds:.1f} s of audio", flush=True)
+                (work / name).mkdir()
+                repeats = args.repeats if minutes <= 5 else 1
+                results[name] = compare(recording, work / name, repeats, sides_for(args.peer, True), args.peer)
+                results[name]["seconds"] = round(seconds, 1)
+                print("   ", json.dumps(results[name]), flush=True)
+    print(f"load average after: {os.getloadavg()}")
     print(json.dumps(results, indent=2))
 
 
