@@ -91,6 +91,8 @@ class RealtimeListener:
         # these words / spoke again
         self.on_quiet: Callable[[str], None] | None = None
         self.on_voice: Callable[[], None] | None = None
+        self._pause_at = 0.0  # time.monotonic() of the latest pause's start
+        self._last_live_at = 0.0  # and of the latest live text
 
     def _post(self, kind: TranscriptKind) -> Callable[..., None]:
         def post(text: str = "", *_: Any) -> None:
@@ -148,12 +150,18 @@ class RealtimeListener:
         def on_text(text: str = "", *_: Any) -> None:
             if self._turns is not None:
                 self._turns.transcript(str(text or ""))
-                self._report_quiet(str(text or "").strip())
+                # the worker snapshots its audio after the previous text came: if that was in this pause,
+                # this text covers everything said before it (a likely final transcript)
+                if kind is TranscriptKind.UPDATE and self._last_live_at >= self._pause_at > 0:
+                    self._report_quiet(str(text or "").strip())
+            if kind is TranscriptKind.UPDATE:  # STABLE follows each UPDATE: one per transcription
+                self._last_live_at = time.monotonic()
             post(text)
 
         return on_text
 
     def _on_pause(self, *_: Any) -> None:
+        self._pause_at = time.monotonic()
         if self._turns is not None:
             with self._recent_lock:
                 recent = b"".join(self._recent)
