@@ -68,7 +68,7 @@ def talk(
         False, "--continue", help="Go on with the last conversation, or with the one whose ID follows."
     ),
     conversation_id: str | None = typer.Argument(
-        None, metavar="[ID]", show_default=False,
+        None, metavar="ID", show_default=False,
         help="With --continue: the conversation to go on with (`voicechat history list`; its start is enough).",
     ),
     no_greeting: bool = typer.Option(False, "--no-greeting", help="Start without the characters' greetings."),
