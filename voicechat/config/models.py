@@ -27,7 +27,7 @@ class EmbeddedSettings(_Strict):
 
 
 class LLMSettings(_Strict):
-    """The seed's ModelSettings plus the endpoint to send them to."""
+    """The chat model, its sampling settings, and the endpoint to send them to."""
 
     model: str = Field("meta-llama/llama-3.1-8b-instruct", description="model id at the endpoint")
     base_url: str = Field(DEFAULT_BASE_URL, description="OpenAI-compatible API base URL")

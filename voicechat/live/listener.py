@@ -2,7 +2,7 @@
 
 We read the microphone ourselves and feed RealtimeSTT (`use_microphone=False`): that gives one path for
 microphones and scripted files, our own device errors, a level meter, and half-duplex gating.
-RealtimeSTT's pitfalls (DESIGN.md): its constructor hangs when a model cannot load, so paths are checked
+RealtimeSTT's pitfalls: its constructor hangs when a model cannot load, so paths are checked
 first and the start has a timeout; it writes a log file unless told not to; it wants real-time feeding.
 """
 

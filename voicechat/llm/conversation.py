@@ -1,8 +1,7 @@
 """One conversation: the characters, the system prompt made from their cards, bounded history, and turns.
 
-This is the seed's `ChatLLM` reshaped: `create_character_instruction_message` became `system_prompt`,
-`stream_character_response` + `wrap_with_character_tags` became `reply` with the tag parser, and
-`process_user_messages` is the caller's loop over `reply`.
+`reply` streams one turn's answer through the tag parser (which routes each line to its character);
+the caller's loop over `reply` is the conversation.
 """
 
 from __future__ import annotations
