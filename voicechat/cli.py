@@ -46,6 +46,9 @@ app.add_typer(history_cmd.history_app, name="history")
 
 
 def main() -> None:
+    from voicechat import notices
+
+    notices.send_to(_print_notice)
     try:
         app()
     except VoicechatError as error:
@@ -55,6 +58,12 @@ def main() -> None:
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _print_notice(text: str) -> None:
+    from voicechat.console import err
+
+    err().print(text, soft_wrap=True, markup=False)
 
 
 if __name__ == "__main__":

@@ -76,10 +76,9 @@ def download_model(name: str) -> Path:
         return Path(fetch(name, local_files_only=True))
     except Exception:
         pass  # not cached yet
-    from voicechat.console import err
+    from voicechat.notices import notify
 
-    note = f"downloading Whisper model '{name}' from Hugging Face (once; later runs use the cache)"
-    err().print(note, soft_wrap=True, markup=False)
+    notify(f"downloading Whisper model '{name}' from Hugging Face (once; later runs use the cache)")
     try:
         return Path(fetch(name))
     except Exception as error:
