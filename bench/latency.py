@@ -295,6 +295,9 @@ def run_embedded(turns: int, folder: Path, baseline: bool) -> None:
     firsts = [m.first_audio for m in run.metrics if m.first_audio is not None]
     print(f"(b) embedded models, end of speech -> first audio:                  {summary(firsts)}")
     print(f"    turns answered {len(firsts)} of {len(inputs)}; heard: {run.texts[:3]} ...")
+    if len(firsts) > 1:
+        rest = statistics.median(firsts[1:]) * 1000
+        print(f"    the first turn: {firsts[0] * 1000:.0f} ms, the others' median {rest:.0f} ms")
     for line in stage_split(run.metrics):
         print(line)
     guesses = [m.speculation for m in run.metrics if m.speculation]

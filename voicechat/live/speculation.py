@@ -145,7 +145,10 @@ class PreparedSpeech:
         self._making: asyncio.Task[None] | None = None
 
     async def prepare(self, voice: str = "") -> None:
+        """Load the voice and speak one word to no one: a first synthesis pays extra (the first turn's)."""
         await self.inner.prepare(voice)
+        async for _ in self.inner.stream(Sentence("Hello.", voice=voice)):
+            pass
 
     def make_ahead(self, sentence: Sentence) -> None:
         self.forget()
