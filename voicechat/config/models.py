@@ -15,15 +15,18 @@ class _Strict(BaseModel):
 
 
 class EmbeddedSettings(_Strict):
-    """`[llm.embedded]`: what the bundled SmolLM2-135M is run with instead of [llm]'s sampling, cap and stops."""
+    """`[llm.embedded]`: what the bundled SmolLM2-135M is run with instead of [llm]'s sampling, cap and stops
+    (chosen with bench/llm.py --characters; see docs/benchmarks.md)."""
 
-    temperature: float = Field(0.8, ge=0.0, le=2.0, description="sampling temperature")
-    top_p: float = Field(0.95, gt=0.0, le=1.0, description="nucleus sampling mass")
+    temperature: float = Field(0.3, ge=0.0, le=2.0, description="sampling temperature")
+    top_p: float = Field(0.9, gt=0.0, le=1.0, description="nucleus sampling mass")
     top_k: int = Field(40, ge=0, le=1000, description="sample from the k likeliest tokens (0: off)")
     min_p: float = Field(0.05, ge=0.0, le=1.0, description="minimum token probability relative to the top one")
     repetition_penalty: float = Field(1.1, gt=0.0, le=2.0, description="multiplicative repetition penalty")
-    max_tokens: int = Field(400, ge=1, le=32768, description="longest reply, in tokens")
-    stop: tuple[str, ...] = Field((), max_length=4, description="stop sequences: the model ends its reply before one")
+    max_tokens: int = Field(120, ge=1, le=32768, description="longest reply, in tokens")
+    stop: tuple[str, ...] = Field(
+        ("\n\n",), max_length=4, description="stop sequences: the model ends its reply before one"
+    )
 
 
 class LLMSettings(_Strict):
