@@ -250,3 +250,22 @@ def test_each_packaged_character_on_the_offline_model_answers_within_budget(
     for text, sentences in asyncio.run(asyncio.wait_for(ask(), 300)):
         assert text and len(text.split()) <= budget.words and sentences <= budget.sentences, text
         assert re.search("[.!?\u2026][\"'\u201d\u2019)]*$", text), f"not a whole last sentence: {text!r}"
+
+
+@pytest.mark.parametrize("name", ["lydia", "captain", "narrator"])
+def test_each_packaged_character_with_a_large_model_is_held_to_the_budget(name: str, server: SSEServer) -> None:
+    """The scripted server stands in for a large model that ignores the card and talks on."""
+    from voicechat.config.store import load_character, load_profile
+
+    card = load_character(name)
+    settings = load_profile("default").llm
+    monologue = " ".join(f"This is the {n}th thing {card.name} wants to say about it." for n in range(4, 30))
+    server.queue(Script.reply(f"Good question. Here is my answer, Ada. {monologue}"))
+    conversation = Conversation(chat_for(server), [card], "Ada", budget=ReplyBudget.from_settings(settings))
+    shown = reply(conversation, "How can I sleep better?").strip()
+    assert split_sentences(shown) == ["Good question.", "Here is my answer, Ada.",
+                                      f"This is the 4th thing {card.name} wants to say about it."]
+    assert conversation.history[-1].reply == shown
+    sent = server.requests[0].body["messages"]
+    assert sent[0]["role"] == "system" and sent[0]["content"].startswith(f"You are {card.name}.")
+    assert [m["content"] for m in sent[1:-1]] == [text for e in card.examples for text in (e.user, e.reply)]

@@ -120,3 +120,13 @@ def test_a_run_on_without_a_sentence_end_is_spoken_in_pieces() -> None:
     assert all(len(sentence) <= 110 for _, sentence in found[:-1])
     assert found[0][1].endswith(",")
     assert " ".join(sentence for _, sentence in found) == text
+
+
+def test_a_sentence_end_delta_completes_the_sentence_at_once() -> None:
+    from voicechat.text.streaming import SentenceEnd
+
+    streamer = SentenceStreamer({"Lydia": "lydia"}, first_clause_chars=10_000)
+    assert streamer.feed(TextDelta("I met Dr.", "Lydia")) == []
+    assert [s.text for s in streamer.feed(SentenceEnd(" Smith today. ", "Lydia"))] == ["I met Dr. Smith today."]
+    assert [s.text for s in streamer.feed(SentenceEnd("He waved.", "Lydia"))] == ["He waved."]
+    assert streamer.finish() == []
