@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -178,9 +179,11 @@ class EmbeddedRun:
     metrics: list[TurnMetrics]
     onset_delays: list[float]  # speech onset -> recognizer reports speech (the barge-in signal)
     texts: list[str]
+    baseline: list[Any]  # bench.voice_baseline.BaselineTurn, on the same server, after voicechat's turns
+    baseline_error: str = ""
 
 
-async def embedded(inputs: list[Path]) -> EmbeddedRun:
+async def embedded(inputs: list[Path], baseline: bool) -> EmbeddedRun:
     from voicechat.config.models import LLMSettings, Profile, TTSSettings
     from voicechat.live.listener import RealtimeListener, listener_settings, resolve_model_dir
     from voicechat.live.playback import Playback
@@ -192,7 +195,6 @@ async def embedded(inputs: list[Path]) -> EmbeddedRun:
     onsets: list[float] = []  # when each input's speech began reaching the recognizer
     detections: list[float] = []  # when the recognizer reported speech (the barge-in signal)
     chat = await asyncio.to_thread(create_chat_model, LLMSettings(max_tokens=48), {})
-    CHAT.append(chat)
     model_dir = resolve_model_dir("bundled")
     finished: list[TurnFinished] = []
     texts: list[str] = []
@@ -217,11 +219,17 @@ async def embedded(inputs: list[Path]) -> EmbeddedRun:
     async with session:
         await run_script(session, inputs, whole=False)  # a live user's turn: nothing holds it open
     SERVER_PEAK_MB.append(_server_peak_mb(chat))
+    base, error = [], ""
+    if baseline:
+        from bench.voice_baseline import run_baseline
+
+        try:
+            base = await asyncio.to_thread(run_baseline, inputs, chat, LYDIA.persona)
+        except Exception as failure:  # reported; the turn-taking part still runs
+            error = f"{type(failure).__name__}: {failure}"
+    await chat.aclose()
     delays = [detected - onset for onset, detected in zip(onsets, detections, strict=False)]
-    return EmbeddedRun([e.metrics for e in finished], delays, texts)
-
-
-CHAT: list[object] = []  # the embedded chat model, kept for the baseline's turn on the same server
+    return EmbeddedRun([e.metrics for e in finished], delays, texts, base, error)
 
 
 SERVER_PEAK_MB: list[float] = []
@@ -291,7 +299,7 @@ def run_embedded(turns: int, folder: Path, baseline: bool) -> None:
     from tests.conftest import synthesize_wav
 
     inputs = [synthesize_wav(QUESTIONS[i % len(QUESTIONS)], folder / f"q{i}.wav") for i in range(turns)]
-    run = asyncio.run(embedded(inputs))
+    run = asyncio.run(embedded(inputs, baseline))
     firsts = [m.first_audio for m in run.metrics if m.first_audio is not None]
     print(f"(b) embedded models, end of speech -> first audio:                  {summary(firsts)}")
     print(f"    turns answered {len(firsts)} of {len(inputs)}; heard: {run.texts[:3]} ...")
@@ -307,20 +315,14 @@ def run_embedded(turns: int, folder: Path, baseline: bool) -> None:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     server = SERVER_PEAK_MB[0] if SERVER_PEAK_MB else 0.0
     print(f"    peak RSS: this process {own:.0f} MB, LLM server {server:.0f} MB, together {own + server:.0f} MB")
-    if baseline:
-        from bench.voice_baseline import run_baseline
-
-        try:
-            base = run_baseline(inputs, CHAT[0], LYDIA.persona)
-        except Exception as error:  # report it, and let the turn-taking part still run
-            print(f"(b) baseline failed: {type(error).__name__}: {error}")
-            asyncio.run(CHAT[0].aclose())  # type: ignore[attr-defined]
-            return
+    if run.baseline_error:
+        print(f"(b) baseline failed: {run.baseline_error}")
+    elif baseline:
+        base = run.baseline
         print(f"(b) baseline (RealtimeSTT text() -> full reply -> Piper), end of speech -> first audio: "
               f"{summary([t.first_audio for t in base])}")
         for name in ("transcript", "reply", "speech"):
             print(f"    end of speech -> {name:10} {summary([getattr(t, name) for t in base])}")
-    asyncio.run(CHAT[0].aclose())  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":
