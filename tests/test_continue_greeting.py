@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cli, transcribe_file, word_error_rate
+from tests.live_rig import SpeakerRecording, listening, microphone, speak  # noqa: F401 (a fixture)
 from tests.sse_server import Script, SSEServer
 
 LYDIA_GREETING = "Hi, I'm Lydia. What's on your mind today?"
@@ -167,3 +168,77 @@ def test_serve_config_continue_loads_the_earlier_turns(server: SSEServer, voicec
     assert metrics["error"] is None
     assert said(server.requests[1]) == [("user", "what do you like?"), ("assistant", "I love old maps."),
                                         ("user", "and rivers?")]
+
+
+class Lines:
+    """A subprocess's stdout lines, read in a thread so a test can wait for one with a deadline."""
+
+    def __init__(self, process: Any) -> None:
+        import queue
+        import threading
+
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [self._queue.put(line.decode().rstrip("\n")) for line in process.stdout],
+                         daemon=True).start()
+
+    def wait_for(self, start: str, timeout: float = 120) -> str:
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if line.startswith(start):
+                return line
+        raise AssertionError(f"no line starting {start!r} within {timeout} s; saw {self.seen}")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("microphone")
+def test_the_live_microphone_loop_greets_and_continues(server: SSEServer, voicechat_home: Path,
+                                                       make_speech: Callable[[str, str], Path],
+                                                       tmp_path: Path) -> None:
+    """Real devices (PulseAudio's virtual microphone and speakers): the greeting is heard on the speakers, and
+    a second live run with --continue sends the first run's turns to the LLM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    def live(question: Path, reply: str, *extra: str) -> None:
+        server.queue(Script.reply(reply))
+        command = [sys.executable, "-m", "voicechat", "talk", "--headphones", "--base-url", server.base_url, *extra]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env={**os.environ, "OPENROUTER_API_KEY": "test-key-not-secret",
+                                   "PYTHONUNBUFFERED": "1"}) as process:
+            lines = Lines(process)
+            try:
+                if not extra:
+                    lines.wait_for(f"Lydia: {LYDIA_GREETING}")
+                listening(process.pid)
+                speak(question)
+                lines.wait_for(f"Lydia: {reply}")
+            finally:
+                process.send_signal(signal.SIGINT)
+                process.wait(timeout=60)
+
+    speakers = SpeakerRecording(tmp_path / "speakers.wav")
+    try:
+        live(make_speech("What is the capital of France?", "q1.wav"), "The capital of France is Paris.")
+    finally:
+        speakers.stop()
+    heard = transcribe_file(tmp_path / "speakers.wav")
+    assert word_error_rate(f"{LYDIA_GREETING} The capital of France is Paris.", heard) <= 0.3, heard
+    live(make_speech("And what about Germany?", "q2.wav"), "Berlin is the capital of Germany.", "--continue")
+    first, second = server.requests
+    assert said(first)[0] == ("assistant", LYDIA_GREETING)
+    assert [role for role, _ in said(second)] == ["assistant", "user", "assistant", "user"]
+    assert said(second)[2] == ("assistant", "The capital of France is Paris.")
+    assert word_error_rate("And what about Germany?", said(second)[3][1]) <= 0.25
+    turns = records(voicechat_home)
+    assert [t["turn"] for t in turns] == [0, 1, 2] and len({t["conversation_id"] for t in turns}) == 1

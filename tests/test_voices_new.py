@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.audio_rig import AudioRig, audio_rig  # noqa: F401 (a fixture)
 from tests.conftest import run_cli, word_error_rate
+from tests.live_rig import microphone, speak  # noqa: F401 (a fixture)
 
 READING = ("The old lighthouse keeper climbed the narrow stairs every evening to light the lamp. "
            "He never missed a single night in forty years, even in the worst storms.")
@@ -153,8 +153,8 @@ def test_recording_without_a_microphone_fails_in_one_line() -> None:
 
 
 @pytest.mark.slow
-def test_a_voice_recorded_from_the_microphone(audio_rig: AudioRig,  # noqa: F811 (the fixture)
-                                             make_speech: Callable[[str, str], Path], voicechat_home: Path) -> None:
+@pytest.mark.usefixtures("microphone")
+def test_a_voice_recorded_from_the_microphone(make_speech: Callable[[str, str], Path], voicechat_home: Path) -> None:
     """The real --record path: PulseAudio's virtual microphone hears the reading while the countdown ends."""
     speech = make_speech(READING, "reading.wav")
     command = [sys.executable, "-m", "voicechat", "voices", "new", "me", "--record", "11"]
@@ -163,7 +163,7 @@ def test_a_voice_recorded_from_the_microphone(audio_rig: AudioRig,  # noqa: F811
         lines = [process.stderr.readline() for _ in range(3)]
         assert [line.strip().rsplit(" ", 1)[-1] for line in lines] == ["3…", "2…", "1…"], lines
         time.sleep(1.5)  # the countdown's last second, then some room noise before the speech
-        audio_rig.speak_and_wait(speech)
+        speak(speech)
         rest = process.stderr.read()
         assert process.wait(timeout=120) == 0, rest
     assert "recorded 11.0 s" in rest
