@@ -80,8 +80,9 @@ async def load(url: str, clients: int, turns: int) -> tuple[float, list[float]]:
     return clients * turns / elapsed, [value for firsts in results for value in firsts]
 
 
-def start_server(llm: SSEServer, port: int, pace: bool, home: str) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "voicechat", "serve", "--port", str(port), "--base-url", llm.base_url]
+def start_server(llm: SSEServer, port: int, pace: bool, home: str,
+                 extra: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "voicechat", "serve", "--port", str(port), "--base-url", llm.base_url, *extra]
     env = {**os.environ, "VOICECHAT_HOME": home}
     process = subprocess.Popen([*args, *([] if pace else ["--no-pace"])], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -167,6 +167,7 @@ class Connection:
                 LIMIT_LOG.warn("message-failed", "connection %s: a message failed (%s)", self.id,
                                type(error).__name__, exc_info=True)
                 self.outbox.put(error_event(f"internal error ({type(error).__name__}): the message was dropped"))
+            await asyncio.sleep(0)  # frames already buffered are taken without a pause: let others run between
 
     async def _take_message(self, raw: str) -> None:
         message = parse_message(raw)
