@@ -1,9 +1,10 @@
 """Real audio devices for tests: PulseAudio's virtual speakers, microphone and room echo (scripts/audio-rig).
 
 `voicechat talk` under test plays on the default sink `spk` and records from the default source `mic`; the
-test speaks into the microphone by playing a WAV into `micfeed`, records what the speakers played from
-`spk.monitor`, and sets the echo (speakers -> microphone) in dB. Where the rig cannot start (no PulseAudio,
-not root) the tests that need it skip, unless VOICECHAT_REQUIRE_AUDIO_RIG=1 (CI) makes that a failure.
+test speaks into the microphone by playing a WAV into `micfeed`, listens to the speakers on `spk.monitor`
+(as they play, with the moments they were loud), and sets the echo (speakers -> microphone) in dB. Where
+the rig cannot start (no PulseAudio, not root) the tests that need it skip, unless
+VOICECHAT_REQUIRE_AUDIO_RIG=1 (CI) makes that a failure.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 import wave
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -41,15 +41,65 @@ def rig_problem() -> str | None:
     return None if started.returncode == 0 else f"scripts/audio-rig up failed: {started.stderr.strip()}"
 
 
-@dataclass
-class Recording:
-    path: Path
+class SpeakerMonitor:
+    """What the speakers play, read live from `spk.monitor`: the audio so far, and when it was loud."""
 
-    def samples(self):  # type: ignore[no-untyped-def]
+    BLOCK = 320  # 20 ms at 16 kHz
+
+    def __init__(self) -> None:
+        self.pcm = bytearray()
+        self.loud: list[tuple[float, bool]] = []  # (monotonic time the block was read, louder than -45 dBFS)
+        self._process = subprocess.Popen(
+            ["parec", "-d", "spk.monitor", f"--rate={RECORD_RATE}", "--channels=1", "--format=s16le",
+             "--latency-msec=20"], stdout=subprocess.PIPE)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
         import numpy as np
 
-        with wave.open(str(self.path)) as handle:
-            return np.frombuffer(handle.readframes(handle.getnframes()), dtype=np.int16).astype(np.float32) / 32768
+        assert self._process.stdout is not None
+        while block := self._process.stdout.read(2 * self.BLOCK):
+            samples = np.frombuffer(block, dtype=np.int16).astype(np.float32) / 32768
+            self.pcm += block
+            self.loud.append((time.monotonic(), float(np.sqrt(np.mean(samples * samples))) > 10 ** (-45 / 20)))
+
+    def wait_for_sound(self, timeout: float) -> float | None:
+        """The moment the speakers first played something (after this call), or None."""
+        start = len(self.loud)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for moment, loud in self.loud[start:]:
+                if loud:
+                    return moment
+            time.sleep(0.02)
+        return None
+
+    def silent_from(self, after: float, quiet: float = 0.3) -> float | None:
+        """The first moment after `after` from which the speakers stayed silent for `quiet` seconds."""
+        run_start: float | None = None
+        for moment, loud in self.loud:
+            if moment < after:
+                continue
+            if loud:
+                run_start = None
+            elif run_start is None:
+                run_start = moment
+            elif moment - run_start >= quiet:
+                return run_start
+        return None
+
+    def stop(self, target: Path) -> Path:
+        """End the recording and keep it as a WAV."""
+        self._process.terminate()
+        self._process.wait(timeout=10)
+        self._reader.join(timeout=5)
+        with wave.open(str(target), "wb") as handle:
+            handle.setnchannels(1)
+            handle.setsampwidth(2)
+            handle.setframerate(RECORD_RATE)
+            handle.writeframes(bytes(self.pcm))
+        return target
 
 
 class AudioRig:
@@ -67,21 +117,13 @@ class AudioRig:
     def speak_and_wait(self, wav: Path) -> None:
         assert self.speak(wav).wait(timeout=60) == 0
 
-    @contextmanager
-    def recording(self, target: Path, source: str = "spk.monitor") -> Iterator[Recording]:
-        """Record what the speakers play (or another source) while the block runs."""
-        process = subprocess.Popen(["parecord", "-d", source, f"--rate={RECORD_RATE}", "--channels=1",
-                                    "--format=s16le", "--file-format=wav", str(target)])
-        time.sleep(0.3)  # parecord connects before the block plays anything
-        try:
-            yield Recording(target)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    def monitor(self) -> SpeakerMonitor:
+        """Start listening to the speakers."""
+        return SpeakerMonitor()
 
 
-@pytest.fixture(scope="session")
-def audio_rig() -> Iterator[AudioRig]:
+def open_rig() -> Iterator[AudioRig]:
+    """The body of a rig fixture: the rig with no echo, or a skip (a failure under CI) saying why there is none."""
     problem = rig_problem()
     if problem is not None:
         if os.environ.get("VOICECHAT_REQUIRE_AUDIO_RIG") == "1":

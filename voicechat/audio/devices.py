@@ -21,6 +21,7 @@ class AudioDevice:
 
 
 def _sounddevice() -> ModuleType:
+    _quiet_alsa()
     try:
         import sounddevice
     except OSError:
@@ -29,6 +30,30 @@ def _sounddevice() -> ModuleType:
             "macOS: brew install portaudio)"
         ) from None
     return sounddevice
+
+
+_ALSA_HANDLER: list[object] = []  # the installed callback, kept alive for as long as ALSA may call it
+
+
+def _quiet_alsa() -> None:
+    """ALSA prints xruns ("underrun occurred") straight to fd 2, under Rich's live view and into piped
+    stderr; PortAudio recovers from them by itself, so its messages are dropped."""
+    import ctypes
+    import ctypes.util
+
+    if _ALSA_HANDLER:
+        return
+    name = ctypes.util.find_library("asound")
+    if name is None:
+        return
+    try:
+        alsa = ctypes.CDLL(name)
+        handler = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                                   ctypes.c_char_p)(lambda *_: None)
+        alsa.snd_lib_error_set_handler(handler)
+    except (OSError, AttributeError):
+        return
+    _ALSA_HANDLER.append(handler)
 
 
 def list_devices() -> list[AudioDevice]:

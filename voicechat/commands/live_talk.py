@@ -7,7 +7,8 @@ user's audio comes from and where the replies go.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,11 @@ if TYPE_CHECKING:
     from voicechat.audio.sinks import AudioSink
     from voicechat.config.models import Character, Profile
     from voicechat.history.resume import Resumed
+    from voicechat.live.echo import EchoCanceller, PlayedAudio
     from voicechat.session import Session, SessionOptions
+
+
+LISTENING = "listening: speak when you like; Ctrl+C ends the conversation"
 
 
 @dataclass(frozen=True)
@@ -41,12 +46,81 @@ def run(talk: AudioTalk) -> int:
     from voicechat.stt.models import resolve_model
 
     _library_logs_to_file()
-    microphone = None if talk.inputs else MicrophoneSource(talk.input_device)  # no device: fails now
+    played = _echo_reference(talk)
+    microphone = None
+    if not talk.inputs:  # no device: fails now
+        microphone = MicrophoneSource(talk.input_device, echo=_canceller(played))
     for path in talk.inputs:
         read_speech_file(path)  # a bad input fails before any model loads
     model_dir = resolve_model(talk.settings.stt.model)
-    sink_factory = _sink_factory(talk)
-    return asyncio.run(_converse(talk, microphone, model_dir, sink_factory))
+    sink_factory = _sink_factory(talk, played)
+    with _ending_on_signals(live=microphone is not None):
+        return asyncio.run(_converse(talk, microphone, model_dir, sink_factory, played is not None))
+
+
+def _echo_reference(talk: AudioTalk) -> PlayedAudio | None:
+    """On open speakers, what the speakers play, kept as the echo canceller's reference; None with headphones
+    or scripted files (no echo to cancel)."""
+    if talk.inputs or talk.headphones:
+        return None
+    from voicechat.live.echo import PlayedAudio
+
+    return PlayedAudio()
+
+
+def _canceller(played: PlayedAudio | None) -> EchoCanceller | None:
+    if played is None:
+        return None
+    from voicechat.live.echo import EchoCanceller
+
+    return EchoCanceller(played)
+
+
+@contextlib.contextmanager
+def _ending_on_signals(live: bool) -> Iterator[None]:
+    """Ctrl+C (SIGINT) and SIGTERM (a service manager, `kill`) end the conversation alike: the session stops,
+    the transcript is closed, the exit code is 130 or 143.
+
+    The live loop then leaves without the interpreter's teardown of the speech models' native libraries,
+    which takes seconds here; by then every file is closed and RealtimeSTT's workers are joined.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    terminated = []
+
+    def on_term(signum: int, frame: Any) -> None:
+        terminated.append(signum)
+        signal.raise_signal(signal.SIGINT)  # asyncio.run cancels the conversation on SIGINT
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except KeyboardInterrupt:
+        code = 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+        if live:
+            _exit_now(code)
+        raise SystemExit(code) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_now(code: int) -> None:
+    """Exit handlers run (multiprocessing's clean-up of RealtimeSTT's semaphores and logging's flush among
+    them); the slow part, the teardown of every module, is skipped."""
+    import atexit
+    import os
+    import sys
+
+    with contextlib.suppress(Exception):
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _library_logs_to_file() -> None:
@@ -65,7 +139,7 @@ def _library_logs_to_file() -> None:
         exc_info=(failure.exc_type, failure.exc_value, failure.exc_traceback))  # type: ignore[arg-type]
 
 
-def _sink_factory(talk: AudioTalk) -> Callable[[], AudioSink]:
+def _sink_factory(talk: AudioTalk, played: PlayedAudio | None = None) -> Callable[[], AudioSink]:
     from voicechat.audio.sinks import SpeakerSink, WavFileSink
     from voicechat.fileio import check_writable_target
 
@@ -74,10 +148,11 @@ def _sink_factory(talk: AudioTalk) -> Callable[[], AudioSink]:
         check_writable_target(output)
         return lambda: WavFileSink(output)
     SpeakerSink(talk.output_device)  # no output device: fails now, with the fix
-    return lambda: SpeakerSink(talk.output_device)
+    return lambda: SpeakerSink(talk.output_device, played=played)
 
 
-async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_factory: Callable[[], AudioSink]) -> int:
+async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_factory: Callable[[], AudioSink],
+                    cancelling_echo: bool = False) -> int:
     from voicechat.console import err
     from voicechat.session_setup import build_session, new_listener, open_chat
     from voicechat.transcript import TranscriptWriter
@@ -91,7 +166,8 @@ async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_fact
     sink = sink_factory()
     session = build_session(settings, talk.characters, chat, tts=create_tts(settings.tts), sink=sink,
                             pace=talk.output is not None, listener=new_listener(settings.stt, model_dir),
-                            transcript=TranscriptWriter(talk.transcript).open(), options=_options(talk),
+                            transcript=TranscriptWriter(talk.transcript).open(),
+                            options=_options(talk, cancelling_echo),
                             resume=talk.resume, greet=talk.greet)
     try:
         failed = await (_scripted(session, talk) if talk.inputs else _live(session, microphone))
@@ -118,11 +194,13 @@ async def _finish_output(sink: AudioSink, output: Path | None) -> None:
     await sink.close()
 
 
-def _options(talk: AudioTalk) -> SessionOptions:
+def _options(talk: AudioTalk, cancelling_echo: bool = False) -> SessionOptions:
     from voicechat.session import SessionOptions
 
-    # Scripted audio carries no echo of the replies, so it is heard in full duplex like headphones.
-    return SessionOptions(barge_in=talk.barge_in, full_duplex=talk.headphones or bool(talk.inputs))
+    # Scripted audio carries no echo of the replies, so it is heard in full duplex like headphones; so is the
+    # microphone once the echo canceller takes the replies out of it.
+    full_duplex = talk.headphones or bool(talk.inputs) or cancelling_echo
+    return SessionOptions(barge_in=talk.barge_in, full_duplex=full_duplex)
 
 
 async def _scripted(session: Session, talk: AudioTalk) -> int:
@@ -152,17 +230,28 @@ async def _live(session: Session, microphone: Any) -> int:
     if not sys.stderr.isatty():
         session.observe(PlainView(session.conversation.user_name, out(), err()).handle)
         async with session:
+            err().print(LISTENING, markup=False)  # scripts wait for this line before they speak
             session.greet()  # speaking over it interrupts it, like any reply
             await session.feed_from(microphone.frames())
         return 0
-    state = ViewState(user_name=session.conversation.user_name)
+    from rich.console import Group
+
+    from voicechat.live.keys import LiveKeys
+
+    state = ViewState(user_name=session.conversation.user_name, status="loading the voices and the recognizer")
     session.observe(state.handle)
-    err().print("listening: speak when you like; Ctrl+C ends the conversation", style="dim")
-    with Live(LiveView(state), console=err(), refresh_per_second=12, transient=False):
+    keys = LiveKeys(session)
+    with Live(Group(LiveView(state), keys.help), console=err(), refresh_per_second=12, transient=False):
         async with session:
+            state.status = "listening"
+            err().print(LISTENING, style="dim")  # above the live view
             session.greet()
-            async for frame in microphone.frames():
-                state.level = frame.level
-                session.feed(frame)
+            with keys.reading():
+                async for frame in microphone.frames():
+                    heard = keys.gate.pass_frame(frame)
+                    state.level = heard.level
+                    session.feed(heard)
+                    if keys.quit.is_set():
+                        break
     return 0
 

@@ -137,8 +137,16 @@ class EchoStats:
     seconds_cpu: float  # time spent in AEC3
 
 
+LEARN_SECONDS = 3.0  # AEC3 needs this much played speech to learn the room; it lets echo through until then
+PLAYING_LEVEL = 1e-4  # mean square (about -40 dBFS): the reference holds sound, not silence
+
+
 class EchoCanceller:
-    """16 kHz int16 microphone audio in, the same with the speakers' echo removed out (one thread only)."""
+    """16 kHz int16 microphone audio in, the same with the speakers' echo removed out (one thread only).
+
+    Until AEC3 has heard LEARN_SECONDS of the speakers (the first reply of a session, or its greeting),
+    the microphone is muted while they play: its echo would pass and read as the user speaking.
+    """
 
     def __init__(self, played: PlayedAudio) -> None:
         from pywebrtc_audio import AudioProcessor
@@ -149,6 +157,11 @@ class EchoCanceller:
         self._clock = StreamClock()
         self.frames = 0
         self.cpu = 0.0
+        self.learned = 0.0  # seconds of played sound AEC3 has had
+
+    @property
+    def learning(self) -> bool:
+        return self.learned < LEARN_SECONDS
 
     def process(self, pcm: bytes, captured: float, xrun: bool = False) -> bytes:
         """`pcm` entered the microphone from monotonic time `captured` on (`xrun`: the stream skipped before
@@ -169,7 +182,19 @@ class EchoCanceller:
         clean = self._aec.process(near, far)
         self.cpu += time.perf_counter() - started
         self.frames += usable // AEC_FRAME
+        if self.learning:
+            clean = self._mute_while_playing(clean, far)
         return bytes(clean.tobytes())
+
+    def _mute_while_playing(self, clean: npt.NDArray[np.int16], far: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
+        import numpy as np
+
+        frames = far.reshape(-1, AEC_FRAME).astype(np.float32) / 32768
+        playing = (frames * frames).mean(axis=1) > PLAYING_LEVEL
+        self.learned += playing.sum() * AEC_FRAME / RATE
+        muted = clean.reshape(-1, AEC_FRAME).copy()
+        muted[playing] = 0
+        return muted.reshape(-1)
 
     def stats(self) -> EchoStats:
         return EchoStats(self.frames, self.cpu)
