@@ -35,6 +35,7 @@ from voicechat.events import (
 if TYPE_CHECKING:
     from voicechat.config.models import Character
     from voicechat.events import TextDelta
+    from voicechat.live.echo import EchoGuard
     from voicechat.live.listener import RealtimeListener
     from voicechat.live.playback import Playback
     from voicechat.live.speculation import Speculator
@@ -102,6 +103,7 @@ class Session:
     _watcher: asyncio.Task[None] | None = None
     _last_voice_at: float = 0.0
     _speculator: Speculator | None = None
+    echo_guard: EchoGuard | None = None  # on open speakers: a transcript of the reply's own words is no turn
     _finished: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def __aenter__(self) -> Session:
@@ -212,12 +214,21 @@ class Session:
             await self._handle(await self.listener.events.get())
 
     async def _handle(self, event: TranscriptEvent) -> None:
+        if self._is_echo(event):
+            return
         self.emit(event)
         if event.kind is TranscriptKind.STARTED and self.options.barge_in:
             await self.interrupt()
         elif event.kind is TranscriptKind.FINAL and event.text:
             await self.interrupt()
             self._turn = asyncio.create_task(self._run_turn(event))
+
+    def _is_echo(self, event: TranscriptEvent) -> bool:
+        """A final transcript made of the reply's own words as it plays: its echo, not a turn (live/echo.py)."""
+        if self.echo_guard is None or self.playback is None:
+            return False
+        played = [sentence.text for sentence in self.playback.spoken()]
+        return self.echo_guard.hears_echo(event, self.replying, played)
 
     async def _run_turn(self, final: TranscriptEvent, greeting: bool = False) -> None:
         speech_end = min(self._last_voice_at or final.timestamp, final.timestamp)

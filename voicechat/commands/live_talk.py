@@ -169,6 +169,10 @@ async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_fact
                             transcript=TranscriptWriter(talk.transcript).open(),
                             options=_options(talk, cancelling_echo),
                             resume=talk.resume, greet=talk.greet)
+    if cancelling_echo:
+        from voicechat.live.echo import EchoGuard
+
+        session.echo_guard = EchoGuard()  # the second line, behind the canceller
     try:
         failed = await (_scripted(session, talk) if talk.inputs else _live(session, microphone))
     except BaseException:

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from voicechat.events import TranscriptEvent, TranscriptKind
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -203,17 +205,30 @@ class EchoCanceller:
 # --- the second guard: transcripts made of the reply's own words ----------------------------------
 
 ECHO_SHARE = 0.6  # this share of a transcript's words among the words just played makes it an echo
+ECHO_TAIL = 3.0  # seconds after a reply ends in which its echo may still come back as a transcript
 
 
 def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
-@dataclass(frozen=True)
 class EchoGuard:
-    """Decides whether a transcript heard while a reply played is that reply's echo."""
+    """Decides whether a final transcript heard while a reply played (or just after) is that reply's echo."""
 
-    share: float = ECHO_SHARE
+    def __init__(self, share: float = ECHO_SHARE, tail: float = ECHO_TAIL) -> None:
+        self.share, self.tail = share, tail
+        self._replying_at = float("-inf")
+
+    def hears_echo(self, event: TranscriptEvent, replying: bool, played: Iterable[str]) -> bool:
+        """Called for every transcript event, with whether a reply is in flight and the words it has played."""
+        import time
+
+        now = time.monotonic()
+        if replying:
+            self._replying_at = now
+        if event.kind is not TranscriptKind.FINAL or now - self._replying_at > self.tail:
+            return False
+        return self.is_echo(event.text, played)
 
     def is_echo(self, transcript: str, played: Iterable[str]) -> bool:
         heard = words_of(transcript)
