@@ -182,3 +182,16 @@ def test_echo_guard_holds_a_final_made_of_the_reply_while_it_plays_and_just_afte
     assert guard.hears_echo(TranscriptEvent("Tell me about Mars.", TranscriptKind.FINAL), False, played) is False
     now[0] += 5.0  # long after the reply: the same words are the user's
     assert guard.hears_echo(echo, False, played) is False
+
+
+def test_doctor_says_which_mode_talk_uses_on_speakers(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    from voicechat.doctor import check_echo_mode
+
+    working = check_echo_mode()
+    assert working.ok and "echo cancellation" in working.detail and "--headphones" in working.detail
+    monkeypatch.setitem(sys.modules, "pywebrtc_audio", None)  # as if it were not installed
+    fallback = check_echo_mode()
+    assert not fallback.ok and not fallback.required
+    assert fallback.detail.startswith("half duplex") and "pywebrtc-audio" in fallback.fix

@@ -242,6 +242,18 @@ def _weights_location(location: str) -> str | None:
     return str(Path(cached).parent) if isinstance(cached, str) else None
 
 
+def check_echo_mode() -> Check:
+    """Which mode `talk` uses on open speakers: echo cancellation with barge-in, or the half-duplex fallback."""
+    from voicechat.live.echo import cancellation_problem
+
+    problem = cancellation_problem()
+    if problem is None:
+        return Check("talk on speakers", True, "echo cancellation (WebRTC AEC3): full duplex with barge-in; "
+                     "--headphones turns it off", required=False)
+    return Check("talk on speakers", False, f"half duplex, the microphone gated while replies play: {problem}",
+                 "pip install pywebrtc-audio==0.2.0, or use headphones with --headphones", required=False)
+
+
 CHECKS: list[Callable[[], Check | list[Check]]] = [
     lambda: _module_check("Piper TTS", "piper", "piper-tts"),
     check_piper_voice,
@@ -251,6 +263,7 @@ CHECKS: list[Callable[[], Check | list[Check]]] = [
     lambda: _module_check("OpenAI client", "openai", "openai"),
     check_portaudio,
     check_devices,
+    check_echo_mode,
     check_profile,
     check_speech_round_trip,
     check_offline_model,

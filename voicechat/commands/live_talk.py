@@ -63,8 +63,10 @@ def _echo_reference(talk: AudioTalk) -> PlayedAudio | None:
     or scripted files (no echo to cancel)."""
     if talk.inputs or talk.headphones:
         return None
-    from voicechat.live.echo import PlayedAudio
+    from voicechat.live.echo import PlayedAudio, cancellation_problem
 
+    if cancellation_problem() is not None:
+        return None  # half duplex: the microphone is gated while a reply plays (`voicechat doctor` says why)
     return PlayedAudio()
 
 

@@ -33,6 +33,17 @@ SETTLE_BLOCKS = 24  # a stream's place on the clock: the median of its first blo
 REANCHOR_SECONDS = 0.25  # a stream this far from its counted place has skipped (beyond what PortAudio flags)
 
 
+def cancellation_problem() -> str | None:
+    """None when the echo canceller can run here, else why not (talk then falls back to half duplex)."""
+    try:
+        from pywebrtc_audio import AudioProcessor
+
+        AudioProcessor(sample_rate=RATE, echo_cancellation=True)
+    except (ImportError, OSError, RuntimeError) as error:
+        return f"pywebrtc-audio cannot run: {error}"
+    return None
+
+
 class StreamClock:
     """Places a stream's blocks on the monotonic clock, as absolute 16 kHz sample indexes.
 
