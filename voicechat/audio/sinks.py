@@ -12,6 +12,7 @@ import os
 import struct
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -136,6 +137,7 @@ class WavFileSink(WavStreamSink):
 
 OUTPUT_LATENCY = 0.1  # seconds PortAudio buffers: barge-in silence comes within this (plus the device's own)
 QUEUED_SECONDS = 0.1  # audio held ahead of PortAudio's buffer, so a busy event loop does not starve it
+STALL_SECONDS = 3.0  # PortAudio asked for no audio this long: the output has stopped
 
 
 class SpeakerSink:
@@ -156,6 +158,7 @@ class SpeakerSink:
         self._queue = bytearray()
         self._room = threading.Condition()
         self._resample: Any = None
+        self._last_fill = 0.0
 
     def _open(self, sample_rate: int) -> None:
         import sounddevice
@@ -174,11 +177,13 @@ class SpeakerSink:
                 f"cannot play on output device {self.device}: {error}; choose another with --output-device "
                 "(see `voicechat devices`) or write a file with -o out.wav"
             ) from None
+        self._last_fill = time.monotonic()
         self._stream = stream
 
     def _fill(self, outdata: Any, frames: int, timing: Any, status: Any) -> None:
         """PortAudio's thread: the next block from the queue, silence where it runs dry."""
         size = 2 * frames
+        self._last_fill = time.monotonic()
         with self._room:
             block = bytes(self._queue[:size])
             del self._queue[:size]
@@ -189,8 +194,6 @@ class SpeakerSink:
             self._publish(block, timing, bool(status.output_underflow))
 
     def _publish(self, block: bytes, timing: Any, xrun: bool) -> None:
-        import time
-
         import numpy as np
 
         # PortAudio's clock may not be the monotonic one: carry its "DAC time - now" across.
@@ -199,15 +202,24 @@ class SpeakerSink:
         assert self.played is not None
         self.played.publish(samples, at, xrun)
 
+    def _stalled(self) -> bool:
+        """PortAudio stopped asking for audio (the stream died, or the device hangs)."""
+        return not self._stream.active or time.monotonic() - self._last_fill > STALL_SECONDS
+
     def _wait_for_room(self) -> None:
         assert self.rate.sample_rate is not None
         limit = 2 * int(self.rate.sample_rate * QUEUED_SECONDS)
         with self._room:
-            self._room.wait_for(lambda: len(self._queue) < limit or not self._stream.active, timeout=5.0)
+            while len(self._queue) >= limit:
+                if self._stalled():
+                    raise VoicechatError(f"output device {self.device} stopped playing: choose another with "
+                                         "--output-device (see `voicechat devices`)")
+                self._room.wait(0.2)
 
     def _wait_until_played(self) -> None:
         with self._room:
-            self._room.wait_for(lambda: not self._queue or not self._stream.active, timeout=30.0)
+            while self._queue and not self._stalled():
+                self._room.wait(0.2)
 
     async def write(self, chunk: AudioChunk) -> None:
         if self.rate.check(chunk):
