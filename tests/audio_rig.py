@@ -25,19 +25,20 @@ RIG = REPO / "scripts" / "audio-rig"
 RECORD_RATE = 16000
 
 
-def _rig(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(RIG), *args], capture_output=True, text=True, timeout=60)
+def _rig(*args: str, prefix: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(RIG), *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "AUDIO_RIG_PREFIX": prefix})
 
 
-def rig_problem() -> str | None:
+def rig_problem(prefix: str = "") -> str | None:
     """None when the rig is up (starting it if it can), else why not."""
-    if _rig("status").returncode == 0:
+    if _rig("status", prefix=prefix).returncode == 0:
         return None
     if not shutil.which("pulseaudio") or not shutil.which("pactl") or not shutil.which("parecord"):
         return "PulseAudio is not installed (apt-get install pulseaudio pulseaudio-utils libasound2-plugins)"
     if os.geteuid() != 0:
         return "the audio rig starts PulseAudio as root; run scripts/audio-rig up yourself"
-    started = _rig("up")
+    started = _rig("up", prefix=prefix)
     return None if started.returncode == 0 else f"scripts/audio-rig up failed: {started.stderr.strip()}"
 
 
@@ -46,11 +47,11 @@ class SpeakerMonitor:
 
     BLOCK = 320  # 20 ms at 16 kHz
 
-    def __init__(self) -> None:
+    def __init__(self, source: str = "spk.monitor") -> None:
         self.pcm = bytearray()
         self.loud: list[tuple[float, bool]] = []  # (monotonic time the block was read, louder than -45 dBFS)
         self._process = subprocess.Popen(
-            ["parec", "-d", "spk.monitor", f"--rate={RECORD_RATE}", "--channels=1", "--format=s16le",
+            ["parec", "-d", source, f"--rate={RECORD_RATE}", "--channels=1", "--format=s16le",
              "--latency-msec=20"], stdout=subprocess.PIPE)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -103,23 +104,27 @@ class SpeakerMonitor:
 
 
 class AudioRig:
-    """The devices of one test session."""
+    """The devices of one test session (`prefix`: a private set, see scripts/audio-rig)."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.speakers, self.microphone = f"{prefix}spk", f"{prefix}mic"
 
     def echo(self, db: float | None) -> None:
         """Speakers -> microphone at `db` (None: no echo, like headphones)."""
-        result = _rig("echo", "off" if db is None else f"{db:g}")
+        result = _rig("echo", "off" if db is None else f"{db:g}", prefix=self.prefix)
         assert result.returncode == 0, result.stderr
 
     def speak(self, wav: Path) -> subprocess.Popen[bytes]:
         """Play `wav` into the microphone; returns the running paplay."""
-        return subprocess.Popen(["paplay", "-d", "micfeed", str(wav)])
+        return subprocess.Popen(["paplay", "-d", f"{self.prefix}micfeed", str(wav)])
 
     def speak_and_wait(self, wav: Path) -> None:
         assert self.speak(wav).wait(timeout=60) == 0
 
     def monitor(self) -> SpeakerMonitor:
         """Start listening to the speakers."""
-        return SpeakerMonitor()
+        return SpeakerMonitor(f"{self.speakers}.monitor")
 
 
 def open_rig() -> Iterator[AudioRig]:
