@@ -57,7 +57,7 @@ def talk(
     ),
     no_barge_in: bool = typer.Option(False, "--no-barge-in", help="Let replies finish even when you speak."),
     headphones: bool = typer.Option(
-        False, "--headphones", help="Full duplex: the microphone stays open while replies play (no echo)."
+        False, "--headphones", help="No echo cancellation: the microphone cannot hear the replies (headphones)."
     ),
     interrupt_after: float | None = typer.Option(
         None, "--interrupt-after", min=0.0,
