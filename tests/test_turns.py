@@ -79,7 +79,7 @@ def test_words_say_whether_a_sentence_trails(text: str, trails: bool | None) -> 
     (None, "I was wondering if", 1.5, "trailing"),  # before the model answers
     (0.02, "Tell me a story", 1.5, "unfinished"),
     (0.02, "What time is it?", 0.45, "unfinished"),  # the words end a sentence: the middle wait
-    (None, "What time is it?", 0.45, "waiting"),
+    (None, "What time is it?", 1.5, "waiting"),  # no cut-off before the voice is judged
 ])
 def test_decisions_combine_the_voice_and_the_words(probability: float | None, text: str, wait: float,
                                                    reason: str) -> None:
@@ -121,7 +121,7 @@ def test_a_pause_after_a_question_ends_the_turn_soon(smart_turn: SmartTurn, spee
     turns.pause_started(speech("What time is it?"))
     assert waits.judged.wait(10)
     turns.close()
-    assert waits.applied == [0.45, 0.15]  # the words alone first, then the voice agrees
+    assert waits.applied == [1.5, 0.15]  # patient until the voice is judged, then short
     assert [d.reason for d in waits.decisions] == ["waiting", "complete"]
 
 
@@ -134,7 +134,7 @@ def test_a_pause_after_trailing_words_waits_patiently_until_speech_resumes(
     turns.transcript("I was wondering if")
     turns.speech_resumed()
     turns.close()
-    assert waits.applied == [0.45, 1.5, 1.5, 1.5]
+    assert waits.applied == [1.5, 1.5, 1.5, 1.5]
     assert [d.reason for d in waits.decisions] == ["waiting", "unfinished", "trailing"]
 
 

@@ -121,8 +121,8 @@ class TurnDetector:
         trailing = words_trail(text)
         if trailing:  # "...wondering if": the words outrank the voice, which synthetic speech fools often
             return TurnDecision(s.patience, "trailing", probability)
-        if probability is None:  # the model has not answered yet
-            return TurnDecision(s.silence, "waiting")
+        if probability is None:  # the model has not answered yet (40 ms on a quiet core, a second under load)
+            return TurnDecision(s.patience, "waiting")
         if probability < s.threshold:
             return TurnDecision(s.silence if trailing is False else s.patience, "unfinished", probability)
         return TurnDecision(s.complete_wait, "complete", probability)
