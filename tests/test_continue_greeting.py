@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cli, transcribe_file, word_error_rate
-from tests.live_rig import SpeakerRecording, listening, microphone, speak  # noqa: F401 (a fixture)
+from tests.live_rig import Devices, SpeakerRecording, listening, microphone  # noqa: F401 (a fixture)
 from tests.sse_server import Script, SSEServer
 
 LYDIA_GREETING = "Hi, I'm Lydia. What's on your mind today?"
@@ -199,8 +199,8 @@ class Lines:
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("microphone")
-def test_the_live_microphone_loop_greets_and_continues(server: SSEServer, voicechat_home: Path,
+def test_the_live_microphone_loop_greets_and_continues(microphone: Devices,  # noqa: F811 (the fixture)
+                                                       server: SSEServer, voicechat_home: Path,
                                                        make_speech: Callable[[str, str], Path],
                                                        tmp_path: Path) -> None:
     """Real devices (PulseAudio's virtual microphone and speakers): the greeting is heard on the speakers, and
@@ -214,20 +214,20 @@ def test_the_live_microphone_loop_greets_and_continues(server: SSEServer, voicec
         server.queue(Script.reply(reply))
         command = [sys.executable, "-m", "voicechat", "talk", "--headphones", "--base-url", server.base_url, *extra]
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env={**os.environ, "OPENROUTER_API_KEY": "test-key-not-secret",
+                              env={**os.environ, **microphone.env, "OPENROUTER_API_KEY": "test-key-not-secret",
                                    "PYTHONUNBUFFERED": "1"}) as process:
             lines = Lines(process)
             try:
                 if not extra:
                     lines.wait_for(f"Lydia: {LYDIA_GREETING}")
                 listening(process.pid)
-                speak(question)
+                microphone.speak(question)
                 lines.wait_for(f"Lydia: {reply}")
             finally:
                 process.send_signal(signal.SIGINT)
                 process.wait(timeout=60)
 
-    speakers = SpeakerRecording(tmp_path / "speakers.wav")
+    speakers = SpeakerRecording(microphone, tmp_path / "speakers.wav")
     try:
         live(make_speech("What is the capital of France?", "q1.wav"), "The capital of France is Paris.")
     finally:

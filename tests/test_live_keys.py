@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live_rig import microphone, speak  # noqa: F401 (a fixture)
+from tests.live_rig import Devices, microphone  # noqa: F401 (a fixture)
 from tests.sse_server import Script, SSEServer
 from voicechat.events import AudioFrame
 from voicechat.live.keys import HELP, MicGate
@@ -78,12 +78,12 @@ def requests_after(server: SSEServer, count: int, seconds: float) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("microphone")
-def test_mute_push_to_talk_interrupt_and_quit(server: SSEServer, voicechat_home: Path,
+def test_mute_push_to_talk_interrupt_and_quit(microphone: Devices,  # noqa: F811 (the fixture)
+                                             server: SSEServer, voicechat_home: Path,
                                              make_speech: Callable[[str, str], Path]) -> None:
     question = make_speech("What is the capital of France?", "question.wav")
     server.queue(Script.reply("The capital of France is Paris."), Script.reply(SPOKEN, delay=0.15))
-    env = {"VOICECHAT_HOME": str(voicechat_home), "OPENROUTER_API_KEY": "test-key-not-secret"}
+    env = {"VOICECHAT_HOME": str(voicechat_home), "OPENROUTER_API_KEY": "test-key-not-secret", **microphone.env}
     command = " ".join([
         "env", *(f"{key}={shlex.quote(value)}" for key, value in env.items()),
         shlex.quote(sys.executable), "-m", "voicechat", "talk", "--headphones", "--no-greeting",
@@ -97,15 +97,15 @@ def test_mute_push_to_talk_interrupt_and_quit(server: SSEServer, voicechat_home:
 
         terminal.keys("m")
         terminal.wait_for(lambda screen: "mic MUTED (m to unmute)" in screen, 10)
-        speak(question)
+        microphone.speak(question)
         assert requests_after(server, 0, 4.0) == 0  # muted: nothing heard, nothing asked
 
         terminal.keys("m")
         terminal.wait_for(lambda screen: "mic hands-free" in screen, 10)
-        speak(question)
+        microphone.speak(question)
         terminal.wait_for(lambda screen: "The capital of France is Paris." in screen and "end of speech" in screen)
 
-        speak(question)
+        microphone.speak(question)
         terminal.wait_for(lambda screen: "Sentence 2 of a long reply" in screen)
         terminal.keys("Escape")
         terminal.wait_for(lambda screen: "(interrupted)" in screen, 20)
@@ -114,7 +114,7 @@ def test_mute_push_to_talk_interrupt_and_quit(server: SSEServer, voicechat_home:
         terminal.wait_for(lambda screen: "push-to-talk: talking (space to stop)" in screen, 10)
         terminal.keys("Space")
         terminal.wait_for(lambda screen: "push-to-talk: space to talk" in screen, 10)
-        speak(question)
+        microphone.speak(question)
         assert requests_after(server, 2, 4.0) == 0  # push-to-talk, not talking: the microphone is closed
 
         terminal.keys("q")

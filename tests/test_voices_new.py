@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import pytest
 import soundfile
 
 from tests.conftest import run_cli, word_error_rate
-from tests.live_rig import microphone, speak  # noqa: F401 (a fixture)
+from tests.live_rig import Devices, microphone  # noqa: F401 (a fixture)
 
 READING = ("The old lighthouse keeper climbed the narrow stairs every evening to light the lamp. "
            "He never missed a single night in forty years, even in the worst storms.")
@@ -153,17 +154,17 @@ def test_recording_without_a_microphone_fails_in_one_line() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("microphone")
-def test_a_voice_recorded_from_the_microphone(make_speech: Callable[[str, str], Path], voicechat_home: Path) -> None:
+def test_a_voice_recorded_from_the_microphone(microphone: Devices,  # noqa: F811 (the fixture)
+                                             make_speech: Callable[[str, str], Path], voicechat_home: Path) -> None:
     """The real --record path: PulseAudio's virtual microphone hears the reading while the countdown ends."""
     speech = make_speech(READING, "reading.wav")
     command = [sys.executable, "-m", "voicechat", "voices", "new", "me", "--record", "11"]
-    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, **microphone.env}) as process:
         assert process.stderr is not None
         lines = [process.stderr.readline() for _ in range(3)]
         assert [line.strip().rsplit(" ", 1)[-1] for line in lines] == ["3…", "2…", "1…"], lines
         time.sleep(1.5)  # the countdown's last second, then some room noise before the speech
-        speak(speech)
+        microphone.speak(speech)
         rest = process.stderr.read()
         assert process.wait(timeout=120) == 0, rest
     assert "recorded 11.0 s" in rest
