@@ -58,7 +58,8 @@ def build_session(
     `pace`: play at real-time pace into a sink that does not block like a speaker (a WAV, a socket), so
     barge-in bookkeeping matches what a listener would have heard.
     `resume`: go on with that earlier conversation (its history in the context, its id on new turns);
-    `greet`: a new one opens with the characters' greetings when the caller calls `Session.greet()`.
+    `greet`: a new conversation (not a resumed one, which has turns) opens with the characters' greetings
+    when the caller calls `Session.greet()`, and so does each one after a reset.
     """
     from dataclasses import replace
 
@@ -81,6 +82,5 @@ def build_session(
         voices=voices,
         default_voice=voices[characters[0].name],
         transcript=transcript,
-        options=replace(options or SessionOptions(), reply_timeout=settings.llm.timeout,
-                        greet=greet and resume is None),
+        options=replace(options or SessionOptions(), reply_timeout=settings.llm.timeout, greet=greet),
     )
