@@ -163,3 +163,21 @@ def test_the_next_sentence_is_synthesized_while_the_current_one_plays() -> None:
     assert asked_when_first_ended[-1] >= 2
     assert [s.text for s in finished(events)[0].spoken] == [
         "Sentence one is here.", "Sentence two is here.", "Sentence three is here."]
+
+
+def test_a_transcript_that_cannot_be_written_still_ends_the_turn() -> None:
+    class FullDisk:
+        def write(self, *args: object) -> None:
+            raise OSError(28, "No space left on device")
+
+    session, events = fake_session(ScriptedChat(["Fine, thanks."]), pace=False)
+    session.transcript = FullDisk()  # type: ignore[assignment]
+
+    async def go() -> None:
+        async with session:
+            await session.submit_text("How are you?")
+            assert await session.wait_for_turns(1, timeout=10)
+
+    run(go)
+    (turn,) = finished(events)
+    assert turn.error is not None and "transcript could not be written" in turn.error

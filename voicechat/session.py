@@ -265,7 +265,11 @@ class Session:
         if self.transcript is not None and recorded is not None:
             if turn.error is not None:
                 recorded = replace(recorded, error=turn.error, cut=recorded.cut or turn.cut)
-            self.transcript.write(recorded, turn.metrics())
+            try:
+                self.transcript.write(recorded, turn.metrics())
+            except Exception as failure:  # a full disk must not leave the turn without its end
+                log.warning("turn %d: the transcript write failed", turn.index, exc_info=True)
+                turn.fail(f"the transcript could not be written ({_describe(failure)})")
         self.emit(TurnFinished(turn.index, turn.metrics(), turn.interrupted, turn.error, spoken, turn.cut))
         async with self._finished:
             self.turns_finished += 1
