@@ -69,9 +69,9 @@ class ServerThread:
 
 def make_hub(llm: SSEServer, token: str | None = None, characters: tuple[str, ...] = ("lydia",),
              pace: bool = False, profiles: tuple[str, ...] = ("default",),
-             limits: ServeLimits = ServeLimits()) -> Hub:
-    """Every offered profile pointed at the test's LLM server."""
-    overrides = {name: {"llm.base_url": llm.base_url} for name in profiles}
+             limits: ServeLimits = ServeLimits(), settings: dict[str, Any] | None = None) -> Hub:
+    """Every offered profile pointed at the test's LLM server (and given `settings`)."""
+    overrides = {name: {"llm.base_url": llm.base_url, **(settings or {})} for name in profiles}
     return Hub(ConnectionDefaults(profiles[0], characters, pace, profiles, limits),
                EngineCache(profiles, overrides), token)
 

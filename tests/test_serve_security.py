@@ -220,12 +220,14 @@ def test_recognizers_beyond_the_limit_are_refused_but_typed_turns_go_on(llm: SSE
     assert client.replies() == "Typed still works."
 
 
-def test_a_client_that_does_not_read_is_disconnected_at_the_queue_limit(llm: SSEServer) -> None:
+def test_a_client_that_does_not_read_is_disconnected_at_the_queue_limit(
+        llm: SSEServer, caplog: pytest.LogCaptureFixture) -> None:
     """F7: the server holds at most --max-queued-bytes for a client that stops reading."""
     story = " ".join(f"Sentence {n} is part of a long answer that goes on." for n in range(40))
     llm.queue(Script.reply(story))
     limit = 256 * 1024
-    with ServerThread(make_hub(llm, limits=ServeLimits(queued_bytes=limit))) as server:
+    whole = {"llm.reply_sentences": 0, "llm.reply_words": 0}  # the whole story is spoken: megabytes of audio
+    with ServerThread(make_hub(llm, limits=ServeLimits(queued_bytes=limit), settings=whole)) as server:
 
         async def run() -> tuple[int, int | None, str | None]:
             # a tiny receive buffer and no reading: the server's writes back up into its queue
@@ -249,6 +251,7 @@ def test_a_client_that_does_not_read_is_disconnected_at_the_queue_limit(llm: SSE
         most, _, _ = asyncio.run(run())
         assert not server.hub.live  # the server ended it
     assert 0 < most <= limit
+    assert any("read nothing while 262144 bytes waited" in r.getMessage() for r in caplog.records)
 
 
 def test_typed_turns_beyond_the_rate_are_dropped_with_one_line(llm: SSEServer) -> None:

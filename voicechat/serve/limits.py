@@ -25,6 +25,7 @@ class ServeLimits:
     turn_burst: int = 3  # typed turns a connection may send at once before turn_rate applies
     sockets: int = 64  # TCP connections at once, WebSocket or HTTP, finished or not
     header_timeout: float = 10.0  # seconds a client has to send a request's headers
+    send_buffer: int = 256 * 1024  # the kernel's send buffer per socket (loopback autotunes it to megabytes)
 
 
 class LimitReached(VoicechatError):

@@ -4,12 +4,14 @@ uvicorn keeps a connection whose request headers never finish (its keep-alive ti
 response and stops at any byte), and `limit_concurrency` answers 503 only once a request is whole: 300
 half-sent requests used up the process's file descriptors before the token was ever checked. Here each
 TCP connection has `header_timeout` seconds to send a request's headers, and connections beyond `sockets`
-are answered 503 and closed at once.
+are answered 503 and closed at once. Each socket's kernel send buffer is bounded too: on loopback it grows
+to megabytes, which would hold a slow client's audio outside the server's own queue limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import TYPE_CHECKING, Any
 
 from voicechat.serve.limits import LIMIT_LOG, ServeLimits
@@ -40,6 +42,9 @@ def guarded_protocol(limits: ServeLimits) -> type[asyncio.Protocol]:
                                        "connections open: try again shortly"))
                 transport.close()
                 return
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # bounded, so what waits for a slow client is in the queue that has a limit
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limits.send_buffer)
             self._arm()
 
         def _arm(self) -> None:
