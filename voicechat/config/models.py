@@ -74,6 +74,9 @@ class STTSettings(_Strict):
     )
     language: str = Field("en", description="spoken language code, or 'auto' to detect it (multilingual models)")
     beam_size: int = Field(5, ge=1, le=20, description="beam search width for faster-whisper (1: greedy, fastest)")
+    live_beam_size: int = Field(
+        1, ge=1, le=20, description="talk: beam width of the final transcript of each turn (1: greedy, answers soonest)"
+    )
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$", description="faster-whisper device: auto, cpu or cuda")
     compute_type: str = Field(
         "default", min_length=1, description="CTranslate2 compute type (default: int8 on CPU, float16 on CUDA)"

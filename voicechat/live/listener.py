@@ -61,7 +61,7 @@ def listener_settings(stt: STTSettings, model_dir: Path) -> ListenerSettings:
                          threshold=stt.turn_threshold)
     return ListenerSettings(model_dir=model_dir, realtime_model_dir=model_dir, language=stt.language,
                             post_speech_silence=stt.end_of_turn_silence, device=stt.device,
-                            compute_type=stt.compute_type, beam_size=stt.beam_size, turns=turns)
+                            compute_type=stt.compute_type, beam_size=stt.live_beam_size, turns=turns)
 
 
 def resolve_model_dir(model: str) -> Path:
