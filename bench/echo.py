@@ -175,6 +175,9 @@ def bench_self_interruptions(rig: AudioRig, levels: list[float], replies: int, q
             process.send_signal(2)
             process.wait(timeout=30)
             turns = _turns(transcript)
+            if os.environ.get("BENCH_ECHO_VERBOSE"):
+                for turn in turns:
+                    print(f"  {turn['user']!r} cut={turn['cut']} {turn['replies']}", flush=True)
         cut = sum(bool(turn["cut"]) for turn in turns)
         extra = max(0, len(turns) - replies)
         rows.append({"level": level, "turns": len(turns), "cut": cut, "extra": extra})

@@ -127,14 +127,28 @@ class AudioRig:
         return SpeakerMonitor(f"{self.speakers}.monitor")
 
 
-def open_rig() -> Iterator[AudioRig]:
-    """The body of a rig fixture: the rig with no echo, or a skip (a failure under CI) saying why there is none."""
-    problem = rig_problem()
+def open_rig(prefix: str = "") -> Iterator[AudioRig]:
+    """The body of a rig fixture: the rig with no echo, or a skip (a failure under CI) saying why there is none.
+
+    With a `prefix` the rig is a private set of devices, made this process's (and its children's) defaults
+    through PULSE_SINK and PULSE_SOURCE, so tests of other modules running beside it do not hear it.
+    """
+    problem = rig_problem(prefix)
     if problem is not None:
         if os.environ.get("VOICECHAT_REQUIRE_AUDIO_RIG") == "1":
             pytest.fail(f"the audio rig is required here: {problem}")
         pytest.skip(problem)
-    rig = AudioRig()
+    rig = AudioRig(prefix)
+    saved = {name: os.environ.get(name) for name in ("PULSE_SINK", "PULSE_SOURCE")}
+    if prefix:
+        os.environ.update(PULSE_SINK=rig.speakers, PULSE_SOURCE=rig.microphone)
     rig.echo(None)
-    yield rig
-    rig.echo(None)
+    try:
+        yield rig
+    finally:
+        rig.echo(None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

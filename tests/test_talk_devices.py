@@ -43,7 +43,7 @@ STOP_WITHIN = 2.0  # the issue's bound for Ctrl+C / SIGTERM: a stopped conversat
 
 @pytest.fixture(scope="module")
 def rig() -> Iterator[AudioRig]:
-    yield from open_rig()
+    yield from open_rig("talk_")  # devices of its own: other tests may play on the shared ones meanwhile
 
 
 @pytest.fixture
@@ -213,6 +213,7 @@ def test_under_a_terminal_each_line_shows_once_and_ctrl_c_ends_talk(  # type: ig
     server.queue(*(Script.reply(REPLY) for _ in range(30)))
     transcript, exit_file = tmp_path / "talk.jsonl", tmp_path / "exit"
     env = {**{k: v for k, v in os.environ.items() if k.startswith(("VOICECHAT_", "PULSE_", "HOME", "PATH"))}, **KEY}
+    assert env.get("PULSE_SINK") == rig.speakers
     command = (f"cd {shlex.quote(str(REPO))} && env {' '.join(f'{k}={shlex.quote(v)}' for k, v in env.items())} "
                f"{shlex.join(talk_command(server, transcript))}; echo $? > {shlex.quote(str(exit_file))}; sleep 60")
     tmux = ["tmux", "-L", f"voicechat-test-{os.getpid()}"]

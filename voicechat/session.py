@@ -227,7 +227,7 @@ class Session:
         """A final transcript made of the reply's own words as it plays: its echo, not a turn (live/echo.py)."""
         if self.echo_guard is None or self.playback is None:
             return False
-        played = [sentence.text for sentence in self.playback.spoken()]
+        played = [item.sentence.text for item in self.playback.progress if item.played > 0]  # whole sentences
         return self.echo_guard.hears_echo(event, self.replying, played)
 
     async def _run_turn(self, final: TranscriptEvent, greeting: bool = False) -> None:

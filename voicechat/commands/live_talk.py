@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 LISTENING = "listening: speak when you like; Ctrl+C ends the conversation"
+CLEANED_GATE = -40.0  # dBFS: with the echo cancelled, a reply's residue stays under this; a voice does not
 
 
 @dataclass(frozen=True)
@@ -203,10 +204,14 @@ async def _finish_output(sink: AudioSink, output: Path | None) -> None:
 def _options(talk: AudioTalk, cancelling_echo: bool = False) -> SessionOptions:
     from voicechat.session import SessionOptions
 
-    # Scripted audio carries no echo of the replies, so it is heard in full duplex like headphones; so is the
-    # microphone once the echo canceller takes the replies out of it.
-    full_duplex = talk.headphones or bool(talk.inputs) or cancelling_echo
-    return SessionOptions(barge_in=talk.barge_in, full_duplex=full_duplex)
+    # Scripted audio carries no echo of the replies, so it is heard in full duplex like headphones.
+    if talk.headphones or talk.inputs:
+        return SessionOptions(barge_in=talk.barge_in, full_duplex=True)
+    if cancelling_echo:
+        # What the canceller leaves of a reply is quiet but not always silent (it slips when the machine is
+        # too busy to keep the streams in step): while a reply plays, sound under CLEANED_GATE is not the user.
+        return SessionOptions(barge_in=talk.barge_in, full_duplex=False, barge_in_level=CLEANED_GATE)
+    return SessionOptions(barge_in=talk.barge_in, full_duplex=False)  # half duplex: the -30 dBFS gate
 
 
 async def _scripted(session: Session, talk: AudioTalk) -> int:

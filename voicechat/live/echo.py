@@ -150,7 +150,50 @@ class EchoStats:
     seconds_cpu: float  # time spent in AEC3
 
 
-LEARN_SECONDS = 3.0  # AEC3 needs this much played speech to learn the room; it lets echo through until then
+def _db(samples: npt.NDArray[np.int16]) -> float:
+    import numpy as np
+
+    x = samples.astype(np.float32) / 32768
+    return float(10 * np.log10(np.mean(x * x) + 1e-10))
+
+
+ECHO_WINDOW_BLOCKS = 12  # the reference blocks (about 0.4 s) whose echo may still be arriving
+PLAYING_DB = -45.0  # the reference is this loud: the speakers are playing
+RESIDUE_MARGIN = 10.0  # dB under the echo expected of what plays: what AEC3 left of it, not a voice
+
+
+class ResidueGate:
+    """The last guard on the microphone while the speakers play: a cleaned block quieter than the echo
+    expected of what is playing, less RESIDUE_MARGIN, is what AEC3 left of the reply (it slips when a busy
+    machine lets the streams drift), and is muted; a voice over the reply is louder than that.
+
+    How loud the echo is (microphone level minus reference level) is learned while the microphone is
+    muted for AEC3's first seconds."""
+
+    def __init__(self) -> None:
+        from collections import deque
+
+        self._far: deque[float] = deque(maxlen=ECHO_WINDOW_BLOCKS)
+        self._gains: list[float] = []
+
+    def passes(self, near: npt.NDArray[np.int16], far: npt.NDArray[np.int16], clean: npt.NDArray[np.int16],
+               learning: bool) -> bool:
+        import statistics
+
+        self._far.append(_db(far))
+        playing = max(self._far)
+        if playing < PLAYING_DB:
+            return True
+        if learning:
+            self._gains.append(_db(near) - playing)
+            return True
+        if not self._gains:
+            return True
+        expected = playing + statistics.median(self._gains)
+        return _db(clean) >= expected - RESIDUE_MARGIN
+
+
+LEARN_SECONDS = 5.0  # AEC3 needs this much played speech to learn the room; it lets echo through until then
 PLAYING_LEVEL = 1e-4  # mean square (about -40 dBFS): the reference holds sound, not silence
 
 
@@ -171,6 +214,7 @@ class EchoCanceller:
         self.frames = 0
         self.cpu = 0.0
         self.learned = 0.0  # seconds of played sound AEC3 has had
+        self._gate = ResidueGate()
 
     @property
     def learning(self) -> bool:
@@ -195,8 +239,11 @@ class EchoCanceller:
         clean = self._aec.process(near, far)
         self.cpu += time.perf_counter() - started
         self.frames += usable // AEC_FRAME
-        if self.learning:
+        learning = self.learning
+        if learning:
             clean = self._mute_while_playing(clean, far)
+        if not self._gate.passes(near, far, clean, learning):
+            clean = np.zeros_like(clean)
         return bytes(clean.tobytes())
 
     def _mute_while_playing(self, clean: npt.NDArray[np.int16], far: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
@@ -216,7 +263,7 @@ class EchoCanceller:
 # --- the second guard: transcripts made of the reply's own words ----------------------------------
 
 ECHO_SHARE = 0.6  # this share of a transcript's words among the words just played makes it an echo
-ECHO_TAIL = 3.0  # seconds after a reply ends in which its echo may still come back as a transcript
+ECHO_TAIL = 6.0  # seconds after a reply ends in which its echo may still come back as a transcript (slow when busy)
 
 
 def words_of(text: str) -> list[str]:
