@@ -185,17 +185,18 @@ class EmbeddedRun:
 
 async def embedded(inputs: list[Path], baseline: bool) -> EmbeddedRun:
     from voicechat.config.models import LLMSettings, Profile, TTSSettings
-    from voicechat.live.listener import RealtimeListener, listener_settings, resolve_model_dir
+    from voicechat.live.listener import RealtimeListener, listener_settings
     from voicechat.live.playback import Playback
     from voicechat.live.scripted import run_script
     from voicechat.llm.registry import create_chat_model
     from voicechat.session import Session, SessionOptions
+    from voicechat.stt.models import resolve_model
     from voicechat.tts.piper import PiperTTS
 
     onsets: list[float] = []  # when each input's speech began reaching the recognizer
     detections: list[float] = []  # when the recognizer reported speech (the barge-in signal)
     chat = await asyncio.to_thread(create_chat_model, LLMSettings(max_tokens=48), {})
-    model_dir = resolve_model_dir("bundled")
+    model_dir = resolve_model("bundled")
     finished: list[TurnFinished] = []
     texts: list[str] = []
     session = Session(conversation=Conversation(chat, [LYDIA], "Ada", history_turns=2),

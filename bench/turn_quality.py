@@ -113,11 +113,12 @@ def report(folder: Path, questions: Sequence[str] | None = None) -> list[str]:
     from bench.latency import QUESTIONS
     from tests.conftest import synthesize_wav
     from voicechat.config.models import Profile
-    from voicechat.live.listener import listener_settings, resolve_model_dir
+    from voicechat.live.listener import listener_settings
+    from voicechat.stt.models import resolve_model
 
     paused = [paused_pcm(a, b, pause, folder, f"p{i}") for i, (a, b, pause) in enumerate(PAUSED)]
     complete = [read_speech_file(synthesize_wav(q, folder / f"c{i}.wav")) for i, q in enumerate(questions or QUESTIONS)]
-    model_dir = resolve_model_dir("bundled")
+    model_dir = resolve_model("bundled")
     lines = [f"(d) turn taking, {len(paused)} utterances with a pause inside, {len(complete)} complete questions:"]
     for mode in ("smart", "silence"):
         stt = Profile().stt.model_copy(update={"turn_detection": mode})

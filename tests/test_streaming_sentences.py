@@ -10,7 +10,7 @@ import pytest
 
 from voicechat.events import Sentence, TextDelta
 from voicechat.text.sentences import split_sentences
-from voicechat.text.streaming import SentenceStreamer, stream_sentences
+from voicechat.text.streaming import SentenceStreamer
 
 
 def tokens(text: str) -> list[str]:
@@ -94,7 +94,7 @@ def test_streamed_sentences_match_the_batch_splitter() -> None:
     assert len(found) == 4
 
 
-def test_stream_sentences_yields_before_the_stream_ends() -> None:
+def test_a_sentence_is_out_before_the_stream_ends() -> None:
     async def scenario() -> list[str]:
         release = asyncio.Event()
         seen: list[str] = []
@@ -105,9 +105,12 @@ def test_stream_sentences_yields_before_the_stream_ends() -> None:
             await release.wait()  # the stream stalls: the first sentence must already be out
             yield TextDelta(" one.", "Lydia")
 
-        async for sentence in stream_sentences(deltas(), SentenceStreamer(first_clause_chars=10_000)):
-            seen.append(sentence.text)
-            release.set()
+        streamer = SentenceStreamer(first_clause_chars=10_000)
+        async for delta in deltas():
+            for sentence in streamer.feed(delta):
+                seen.append(sentence.text)
+                release.set()
+        seen += [sentence.text for sentence in streamer.finish()]
         return seen
 
     assert asyncio.run(asyncio.wait_for(scenario(), 5)) == ["First one here.", "Second one."]

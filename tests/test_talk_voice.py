@@ -163,12 +163,13 @@ def test_a_turn_emits_its_events_stage_by_stage(server: SSEServer, make_speech, 
     from voicechat.audio.sinks import WavFileSink
     from voicechat.config.models import LLMSettings, TTSSettings
     from voicechat.config.store import load_character
-    from voicechat.live.listener import ListenerSettings, RealtimeListener, resolve_model_dir
+    from voicechat.live.listener import ListenerSettings, RealtimeListener
     from voicechat.live.playback import Playback
     from voicechat.live.scripted import run_script
     from voicechat.llm.conversation import Conversation
     from voicechat.llm.openai_chat import OpenAIChat
     from voicechat.session import Session, SessionOptions
+    from voicechat.stt.models import resolve_model
     from voicechat.tts.piper import PiperTTS
 
     question = make_speech("Please say something nice.", "q.wav")
@@ -177,7 +178,7 @@ def test_a_turn_emits_its_events_stage_by_stage(server: SSEServer, make_speech, 
 
     async def run() -> None:
         chat = OpenAIChat(LLMSettings(base_url=server.base_url), api_key="k")
-        model_dir = resolve_model_dir("bundled")
+        model_dir = resolve_model("bundled")
         session = Session(
             conversation=Conversation(chat, [load_character("lydia")], "Ada"),
             listener=RealtimeListener(ListenerSettings(model_dir, model_dir)),

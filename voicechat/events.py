@@ -16,7 +16,6 @@ class AudioChunk:
     sentence_index: int = 0
     chunk_index: int = 0
     character: str = ""
-    is_last: bool = False
 
     @property
     def num_samples(self) -> int:

@@ -64,13 +64,6 @@ def listener_settings(stt: STTSettings, model_dir: Path) -> ListenerSettings:
                             compute_type=stt.compute_type, beam_size=stt.live_beam_size, turns=turns)
 
 
-def resolve_model_dir(model: str) -> Path:
-    """The profile's stt.model as a local folder, checked before RealtimeSTT (which hangs on a bad one) sees it."""
-    from voicechat.stt.models import resolve_model
-
-    return resolve_model(model)
-
-
 class RealtimeListener:
     """Runs RealtimeSTT in its threads and posts STARTED/UPDATE/STABLE/FINAL events to an asyncio queue."""
 

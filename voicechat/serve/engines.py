@@ -79,7 +79,6 @@ class SharedTTS:
 class Engines:
     """What one profile's connections share."""
 
-    profile_name: str
     settings: Profile
     chat: ChatModel
     tts: SharedTTS
@@ -95,7 +94,7 @@ class Engines:
         for notice in chat.notices:
             log.warning("note: %s", notice)
         engine = create_tts(settings.tts)
-        return cls(name, settings, chat, SharedTTS(engine, tts_slots(settings.tts.engine)))
+        return cls(settings, chat, SharedTTS(engine, tts_slots(settings.tts.engine)))
 
     def new_listener(self) -> RealtimeListener:
         from voicechat.session_setup import new_listener

@@ -73,7 +73,6 @@ class WebSocketSink:
         self.outbox = outbox
         self.turn = 0
         self.sample_rate: int | None = None  # of the turn's audio; None until its first chunk
-        self.bytes_sent = 0
 
     def begin_turn(self, turn: int) -> None:
         self.turn, self.sample_rate = turn, None
@@ -84,7 +83,6 @@ class WebSocketSink:
             self.outbox.put({"type": "audio_start", "turn": self.turn, "sample_rate": chunk.sample_rate,
                              "channels": 1, "encoding": INPUT_ENCODING})
         self.outbox.put(chunk.pcm)
-        self.bytes_sent += len(chunk.pcm)
 
     def finish_turn(self, interrupted: bool) -> None:
         """After a turn: `audio_complete` when any audio was sent."""

@@ -11,7 +11,7 @@ sentence at once, without waiting for the next one to begin.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from voicechat.events import Sentence, TextDelta
@@ -110,15 +110,3 @@ class SentenceStreamer:
         )
         self.index += 1
         return sentence
-
-
-async def stream_sentences(
-    deltas: AsyncIterable[TextDelta], streamer: SentenceStreamer | None = None
-) -> AsyncIterator[Sentence]:
-    """The sentences of a stream of deltas, each yielded the moment it is complete."""
-    streamer = streamer or SentenceStreamer()
-    async for delta in deltas:
-        for sentence in streamer.feed(delta):
-            yield sentence
-    for sentence in streamer.finish():
-        yield sentence

@@ -118,16 +118,14 @@ class OpenAISpeechTTS:
                 f"openai-speech server at {self.options.base_url} cannot be reached ({error}); "
                 "start it or fix tts.openai-speech.base_url"
             ) from None
-        yield self._chunk(b"", sentence, index, is_last=True)
 
-    def _chunk(self, pcm: bytes, sentence: Sentence, index: int, is_last: bool = False) -> AudioChunk:
+    def _chunk(self, pcm: bytes, sentence: Sentence, index: int) -> AudioChunk:
         return AudioChunk(
             pcm=pcm,
             sample_rate=self.options.sample_rate,
             sentence_index=sentence.index,
             chunk_index=index,
             character=sentence.character,
-            is_last=is_last,
         )
 
 

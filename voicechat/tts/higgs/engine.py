@@ -90,7 +90,7 @@ class HiggsTTS:
         return OneShot(np.asarray(audio, dtype=np.float32), int(response.sampling_rate), codes)
 
     def synthesize(self, sentence: Sentence, run: Run) -> Iterator[AudioChunk]:
-        """Blocking: chunks of the sentence as generation goes on; the last one has is_last set."""
+        """Blocking: chunks of the sentence as generation goes on, then the decoder's last frames."""
         higgs, prompt = self._prepare(sentence.voice)
         sample = chat_sample(sentence.text, prompt, self.options.scene)
         delay = DelayPattern(higgs.num_codebooks, higgs.codebook_size)
@@ -106,17 +106,16 @@ class HiggsTTS:
                     yield self._chunk(audio, higgs.sample_rate, sentence, index)
                     index += 1
             if not run.abandoned:
-                yield self._chunk(decoder.finish(), higgs.sample_rate, sentence, index, is_last=True)
+                yield self._chunk(decoder.finish(), higgs.sample_rate, sentence, index)
 
     @staticmethod
-    def _chunk(audio: np.ndarray, rate: int, sentence: Sentence, index: int, is_last: bool = False) -> AudioChunk:
+    def _chunk(audio: np.ndarray, rate: int, sentence: Sentence, index: int) -> AudioChunk:
         return AudioChunk(
             pcm=to_pcm16(audio),
             sample_rate=rate,
             sentence_index=sentence.index,
             chunk_index=index,
             character=sentence.character,
-            is_last=is_last,
         )
 
     async def stream(self, sentence: Sentence) -> AsyncIterator[AudioChunk]:
