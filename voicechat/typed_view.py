@@ -16,6 +16,7 @@ from voicechat.events import (
     TurnFinished,
     TurnStarted,
 )
+from voicechat.live.view import awaited_line
 
 
 class TypedView:
@@ -35,8 +36,7 @@ class TypedView:
                 self._note(f"note: {event.text}")
             case ReplyAwaited():
                 how = "; type a new line to interrupt it" if self.interactive else ""
-                self._note(f"waiting for the reply ({event.waited:g} s so far; it fails after "
-                           f"{event.timeout:g} s){how}")
+                self._note(awaited_line(event) + how)
             case TurnFinished():
                 self._end_line()
                 if event.error and event.cut:

@@ -33,6 +33,10 @@ def latency_line(metrics: TurnMetrics) -> str:
     return "end of speech -> " + " -> ".join(shown) if shown else "no reply"
 
 
+def awaited_line(event: ReplyAwaited) -> str:
+    return f"waiting for the reply ({event.waited:g} s so far; it fails after {event.timeout:g} s)"
+
+
 def level_meter(dbfs: float, width: int = 20) -> str:
     filled = max(0, min(width, int((dbfs + 60) / 60 * width)))
     return "▮" * filled + "▯" * (width - filled)
@@ -122,8 +126,7 @@ class PlainView:
             case Notice():
                 self._line(self.err, f"note: {event.text}")
             case ReplyAwaited():
-                self._line(self.err, f"waiting for the reply ({event.waited:g} s so far; it fails after "
-                                     f"{event.timeout:g} s)")
+                self._line(self.err, awaited_line(event))
             case TurnFinished():
                 self._show_reply(event)
                 if event.error:
