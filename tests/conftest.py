@@ -41,6 +41,23 @@ def run_cli(*args: str, input: bytes | str | None = None, env: dict[str, str] | 
     )
 
 
+NO_AUDIO_SERVER = {"PULSE_SERVER": "unix:/nonexistent/voicechat-test"}
+"""Environment for a child that must not reach PulseAudio (the rig may be up): ALSA's pulse devices vanish."""
+
+
+def devices_of_a_new_process(env: dict[str, str] | None = None) -> list[tuple[str, int, int]]:
+    """(name, inputs, outputs) of each device a fresh process sees. PortAudio lists devices once per
+    process, so this test process's own list goes stale when a test starts PulseAudio after it."""
+    import json
+
+    code = ("import json; from voicechat.audio.devices import list_devices; "
+            "print(json.dumps([[d.name, d.max_input_channels, d.max_output_channels] for d in list_devices()]))")
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, env=full_env, timeout=60, check=True)
+    return [(str(name), int(inputs), int(outputs)) for name, inputs, outputs in json.loads(result.stdout)]
+
+
 @pytest.fixture
 def cli() -> Callable[..., subprocess.CompletedProcess[bytes]]:
     return run_cli

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import NO_AUDIO_SERVER, devices_of_a_new_process, run_cli
 
 HEAVY = ("torch", "numpy", "faster_whisper", "RealtimeSTT", "boson_multimodal", "piper", "llama_cpp", "openai")
 
@@ -121,9 +121,7 @@ def test_say_unknown_engine(tmp_path: Path) -> None:
 
 
 def test_say_without_output_device_suggests_a_file() -> None:
-    from voicechat.audio.devices import list_devices
-
-    if any(device.max_output_channels > 0 for device in list_devices()):
-        pytest.skip("this machine has an output device; the error only shows where there is none")
-    result = run_cli("say", "hello")
+    if any(outputs > 0 for _, _, outputs in devices_of_a_new_process(NO_AUDIO_SERVER)):
+        pytest.skip("this machine has an output device of its own; the error only shows where there is none")
+    result = run_cli("say", "hello", env=NO_AUDIO_SERVER)
     assert_one_line_error(result, 1, b"no audio output device", b"-o out.wav")

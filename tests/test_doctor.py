@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import run_cli
+import pytest
+
+from tests.conftest import NO_AUDIO_SERVER, devices_of_a_new_process, run_cli
 from voicechat.doctor import run_checks
 
 
@@ -39,13 +41,19 @@ def test_every_check_names_a_fix_when_it_fails() -> None:
         assert check.ok or check.fix, check
 
 
-def test_devices_lists_or_says_there_are_none() -> None:
-    from voicechat.audio.devices import list_devices
-
+def test_devices_lists_what_a_new_process_sees() -> None:
     result = run_cli("devices")
-    assert result.returncode == 0
-    found = list_devices()
-    if found:
-        assert found[0].name.encode()[:20] in result.stdout
-    else:
-        assert b"no audio devices found" in result.stderr
+    assert result.returncode == 0, result.stderr.decode()
+    found = devices_of_a_new_process()
+    listed = result.stdout.decode().splitlines()[1:]
+    assert len(listed) == len(found)
+    for line, (name, inputs, outputs) in zip(listed, found, strict=True):
+        assert name[:20] in line and f" {inputs} " in line and f" {outputs} " in line
+
+
+def test_no_devices_is_said_plainly() -> None:
+    if devices_of_a_new_process(NO_AUDIO_SERVER):
+        pytest.skip("this machine has sound cards of its own")
+    result = run_cli("devices", env=NO_AUDIO_SERVER)
+    assert result.returncode == 0 and result.stdout == b""
+    assert b"no audio devices found" in result.stderr

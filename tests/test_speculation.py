@@ -159,7 +159,8 @@ def test_a_wrong_guess_leaves_nothing_in_history_or_audio(server: SSEServer, tmp
         "what time is it", "What is the capital of France?"]
     assert [(e.user, e.reply) for e in conversation.history] == [("What is the capital of France?", OTHER)]  # type: ignore[attr-defined]
     heard = transcribe_file(sink.save(tmp_path / "miss.wav")).lower()
-    assert "paris" in heard and "noon" not in heard and "lunch" not in heard
+    # tiny.en hears Piper's "Paris" as "Harris" on some runs: the rest of the sentence is the proof it was spoken
+    assert "capital of france" in heard and "noon" not in heard and "lunch" not in heard
 
 
 def test_speaking_on_cancels_the_guess(server: SSEServer, tmp_path: Path) -> None:

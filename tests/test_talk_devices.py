@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.audio_rig import AudioRig, open_rig
-from tests.conftest import REPO, run_cli, synthesize_wav, transcribe_file, word_error_rate
+from tests.conftest import REPO, devices_of_a_new_process, run_cli, synthesize_wav, transcribe_file, word_error_rate
 from tests.sse_server import Script, SSEServer
 
 pytestmark = pytest.mark.slow
@@ -193,12 +193,10 @@ def test_the_reply_is_cut_by_a_real_interruption_with_echo_present(  # type: ign
 
 @RIG_FLAKY
 def test_devices_are_chosen_by_name_and_by_index(rig, server, piped, speech, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from voicechat.audio.devices import list_devices
-
     rig.echo(None)
-    pulse = next(device for device in list_devices() if device.name == "pulse")
+    pulse = [name for name, _, _ in devices_of_a_new_process()].index("pulse")
     server.queue(*(Script.reply(REPLY) for _ in range(30)))
-    talk = PipedTalk(server, tmp_path, "--input-device", "pulse", "--output-device", str(pulse.index))
+    talk = PipedTalk(server, tmp_path, "--input-device", "pulse", "--output-device", str(pulse))
     piped.append(talk)
     turns, heard = one_question(rig, talk, speech, tmp_path)
     talk.end(signal.SIGINT)
