@@ -241,6 +241,7 @@ async def _live(session: Session, microphone: Any) -> int:
     if not sys.stderr.isatty():
         session.observe(PlainView(session.conversation.user_name, out(), err()).handle)
         async with session:
+            await microphone.open()
             err().print(LISTENING, markup=False)  # scripts wait for this line before they speak
             session.greet()  # speaking over it interrupts it, like any reply
             await session.feed_from(microphone.frames())
@@ -254,6 +255,7 @@ async def _live(session: Session, microphone: Any) -> int:
     keys = LiveKeys(session)
     with Live(Group(LiveView(state), keys.help), console=err(), refresh_per_second=12, transient=False):
         async with session:
+            await microphone.open()
             state.status = "listening"
             err().print(LISTENING, style="dim")  # above the live view
             session.greet()

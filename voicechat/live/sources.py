@@ -109,6 +109,7 @@ class StreamResampler:
         return bytes(self._stream.resample_chunk(np.frombuffer(pcm, dtype=np.int16)).tobytes())
 
 
+OPEN_TIMEOUT = 10.0  # seconds for a device to deliver its first block
 INPUT_LATENCY = 0.05  # seconds: PortAudio's input buffer; its capture timestamps are exact at this setting
 
 
@@ -123,16 +124,24 @@ class MicrophoneSource:
         self.device = _input_device(device)  # fails at once, with the fix, when there is none
         self.echo = echo
         self._stream: Any = None
+        self._queue: asyncio.Queue[bytes] | None = None
 
-    async def frames(self) -> AsyncIterator[AudioFrame]:
+    async def open(self, timeout: float = OPEN_TIMEOUT) -> None:
+        """Start recording and return once the device has delivered its first block: from then on what is
+        said is heard (a sound server can take seconds to connect a new stream on a busy machine)."""
+        if self._queue is not None:
+            return
         import sounddevice
 
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=200)
+        first = asyncio.Event()
         rate = self.device["rate"]
         clean = self._cleaner(rate)
 
         def on_audio(data: Any, frames: int, timing: Any, status: Any) -> None:
+            if not first.is_set():  # read from PortAudio's thread: at worst one extra call
+                loop.call_soon_threadsafe(first.set)
             pcm = clean(bytes(data), timing, status)
             if pcm:
                 loop.call_soon_threadsafe(_put_latest, queue, pcm)
@@ -147,12 +156,30 @@ class MicrophoneSource:
             raise VoicechatError(
                 f"cannot record from '{self.device['name']}': {error}; pick another with --input-device"
             ) from None
+        self._queue = queue
+        try:
+            await asyncio.wait_for(first.wait(), timeout)
+        except TimeoutError:
+            self.close()
+            raise VoicechatError(
+                f"'{self.device['name']}' gave no audio within {timeout:.0f} s: check that the microphone is "
+                "not muted or taken by another program, or pick another with --input-device"
+            ) from None
+
+    async def frames(self) -> AsyncIterator[AudioFrame]:
+        await self.open()
+        assert self._queue is not None
         try:
             while True:
-                yield make_frame(await queue.get())
+                yield make_frame(await self._queue.get())
         finally:
-            self._stream.stop()
-            self._stream.close()
+            self.close()
+
+    def close(self) -> None:
+        if self._stream is not None:
+            stream, self._stream, self._queue = self._stream, None, None
+            stream.stop()
+            stream.close()
 
     def _cleaner(self, rate: int) -> Callable[[bytes, Any, Any], bytes]:
         """Device blocks -> 16 kHz blocks, with the echo taken out when there is a canceller."""
