@@ -38,9 +38,9 @@ from voicechat.config.models import Character
 from voicechat.events import (
     AudioChunk,
     AudioFrame,
+    Heard,
+    HeardKind,
     Sentence,
-    TranscriptEvent,
-    TranscriptKind,
     TurnFinished,
     TurnMetrics,
     TurnStarted,
@@ -68,7 +68,7 @@ def summary(values: Sequence[float]) -> str:
 
 class StandInListener:
     def __init__(self) -> None:
-        self.events: asyncio.Queue[TranscriptEvent] = asyncio.Queue()
+        self.events: asyncio.Queue[Heard] = asyncio.Queue()
 
     async def start(self) -> None:
         return None
@@ -147,7 +147,7 @@ async def overhead(turns: int) -> list[float]:
         sink = TimingSink()
         session = _session(InstantModel("Sure thing. Here it is."), InstantTTS(), sink, pace=False)
         async with session:  # type: ignore[attr-defined]
-            final = TranscriptEvent("hello there", TranscriptKind.FINAL, timestamp=time.monotonic())
+            final = Heard("hello there", HeardKind.FINAL, timestamp=time.monotonic())
             posted = time.perf_counter()
             session.listener.events.put_nowait(final)  # type: ignore[attr-defined]
             await session.wait_for_turns(1, timeout=10)  # type: ignore[attr-defined]
@@ -162,10 +162,10 @@ async def barge_in(trials: int) -> tuple[list[float], int]:
         sink = TimingSink()
         session = _session(InstantModel("A long story. " * 20), InstantTTS(chunks=40, seconds=0.1), sink, pace=True)
         async with session:  # type: ignore[attr-defined]
-            session.listener.events.put_nowait(TranscriptEvent("tell me", TranscriptKind.FINAL))  # type: ignore[attr-defined]
+            session.listener.events.put_nowait(Heard("tell me", HeardKind.FINAL))  # type: ignore[attr-defined]
             await asyncio.sleep(0.5)  # the reply is playing
             spoke = time.perf_counter()
-            session.listener.events.put_nowait(TranscriptEvent("", TranscriptKind.STARTED))  # type: ignore[attr-defined]
+            session.listener.events.put_nowait(Heard("", HeardKind.STARTED))  # type: ignore[attr-defined]
             await session.wait_for_turns(1, timeout=10)  # type: ignore[attr-defined]
             await asyncio.sleep(0.2)
         assert sink.interrupted_at is not None
@@ -257,7 +257,7 @@ def _collect(event: object, finished: list[TurnFinished], texts: list[str], onse
         finished.append(event)
     elif isinstance(event, TurnStarted):
         texts.append(event.user_text)
-    elif isinstance(event, TranscriptEvent) and event.kind is TranscriptKind.STARTED and len(detections) < len(onsets):
+    elif isinstance(event, Heard) and event.kind is HeardKind.STARTED and len(detections) < len(onsets):
         detections.append(event.timestamp)  # the first report after each onset
 
 

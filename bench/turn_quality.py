@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicechat.events import TranscriptEvent, TranscriptKind
+from voicechat.events import Heard, HeardKind
 from voicechat.live.sources import RealTimePacer, make_frame, read_speech_file, silence, split_frames
 
 PAUSED = [
@@ -46,7 +46,7 @@ GIVE_UP = 12.0  # seconds after the end of speech with no final transcript: the 
 
 
 @dataclass(frozen=True)
-class Heard:
+class Utterance:
     speech_end: float
     finals: tuple[float, ...]  # when each final transcript for this utterance came
 
@@ -59,12 +59,12 @@ def paused_pcm(first: str, second: str, pause: float, folder: Path, name: str) -
     return head + silence(pause) + tail
 
 
-async def listen(settings: object, clips: Sequence[bytes]) -> list[Heard]:
+async def listen(settings: object, clips: Sequence[bytes]) -> list[Utterance]:
     from voicechat.live.listener import RealtimeListener
 
     listener = RealtimeListener(settings)  # type: ignore[arg-type]
     await listener.start()
-    finals: list[TranscriptEvent] = []
+    finals: list[Heard] = []
     collecting = asyncio.create_task(_collect(listener, finals))
     heard = []
     try:
@@ -74,7 +74,7 @@ async def listen(settings: object, clips: Sequence[bytes]) -> list[Heard]:
             quiet_until = speech_end + TAIL
             while time.monotonic() < quiet_until or (not finals and time.monotonic() < speech_end + GIVE_UP):
                 await _speak(listener, pacer, silence(0.032))
-            heard.append(Heard(speech_end, tuple(e.timestamp for e in finals)))
+            heard.append(Utterance(speech_end, tuple(e.timestamp for e in finals)))
             finals.clear()
     finally:
         collecting.cancel()
@@ -94,18 +94,18 @@ async def _speak(listener: object, pacer: RealTimePacer, pcm: bytes) -> float:
     return speech_end
 
 
-async def _collect(listener: object, finals: list[TranscriptEvent]) -> None:
+async def _collect(listener: object, finals: list[Heard]) -> None:
     while True:
         event = await listener.events.get()  # type: ignore[attr-defined]
-        if event.kind is TranscriptKind.FINAL and event.text:
+        if event.kind is HeardKind.FINAL and event.text:
             finals.append(event)
 
 
-def premature(heard: Sequence[Heard]) -> int:
+def premature(heard: Sequence[Utterance]) -> int:
     return sum(1 for h in heard if h.finals and (h.finals[0] < h.speech_end or len(h.finals) > 1))
 
 
-def waits(heard: Sequence[Heard]) -> list[float]:
+def waits(heard: Sequence[Utterance]) -> list[float]:
     return [h.finals[0] - h.speech_end for h in heard if h.finals]
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from voicechat.config.models import Character, Profile
-from voicechat.events import AudioChunk, Sentence, SessionEvent, TranscriptEvent, TurnFinished
+from voicechat.events import AudioChunk, Heard, Sentence, SessionEvent, TurnFinished
 from voicechat.llm.base import ChatMessage, LLMError
 from voicechat.session import Session
 from voicechat.session_setup import build_session
@@ -90,7 +90,7 @@ class FakeListener:
     """A listener whose transcript events the test posts itself."""
 
     def __init__(self) -> None:
-        self.events: asyncio.Queue[TranscriptEvent] = asyncio.Queue()
+        self.events: asyncio.Queue[Heard] = asyncio.Queue()
         self.fed = 0
 
     async def start(self) -> None:

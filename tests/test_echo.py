@@ -169,18 +169,18 @@ def test_echo_guard_with_nothing_played_takes_every_transcript() -> None:
 
 def test_echo_guard_holds_a_final_made_of_the_reply_while_it_plays_and_just_after(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import voicechat.live.echo as echo_module
-    from voicechat.events import TranscriptEvent, TranscriptKind
+    from voicechat.events import Heard, HeardKind
 
     now = [100.0]
     monkeypatch.setattr("time.monotonic", lambda: now[0])
     guard = echo_module.EchoGuard(tail=3.0)
     played = ["The sailor in it had lost his map."]
-    started = TranscriptEvent("", TranscriptKind.STARTED, timestamp=now[0])
-    echo = TranscriptEvent("lost his map", TranscriptKind.FINAL, timestamp=now[0])
+    started = Heard("", HeardKind.STARTED, timestamp=now[0])
+    echo = Heard("lost his map", HeardKind.FINAL, timestamp=now[0])
     assert guard.hears_echo(started, True, played) is False  # only finals are judged
     now[0] += 2.0  # the reply ended; its echo's transcript comes late
     assert guard.hears_echo(echo, False, played) is True
-    assert guard.hears_echo(TranscriptEvent("Tell me about Mars.", TranscriptKind.FINAL), False, played) is False
+    assert guard.hears_echo(Heard("Tell me about Mars.", HeardKind.FINAL), False, played) is False
     now[0] += 5.0  # long after the reply: the same words are the user's
     assert guard.hears_echo(echo, False, played) is False
 

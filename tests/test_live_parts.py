@@ -12,10 +12,10 @@ import pytest
 from voicechat.errors import VoicechatError
 from voicechat.events import (
     AudioChunk,
+    Heard,
+    HeardKind,
     Sentence,
     TextDelta,
-    TranscriptEvent,
-    TranscriptKind,
     TurnFinished,
     TurnMetrics,
     TurnStarted,
@@ -148,9 +148,9 @@ def test_paced_playback_takes_real_time() -> None:
 
 def test_view_state_follows_a_turn() -> None:
     state = ViewState(user_name="Ada")
-    state.handle(TranscriptEvent("hello th", TranscriptKind.UPDATE))
+    state.handle(Heard("hello th", HeardKind.UPDATE))
     assert state.partial == "hello th" and state.status == "hearing you"
-    state.handle(TranscriptEvent("Hello there.", TranscriptKind.FINAL))
+    state.handle(Heard("Hello there.", HeardKind.FINAL))
     state.handle(TurnStarted(0, "Hello there."))
     assert state.status == "thinking" and state.partial == ""
     state.handle(TextDelta("Hi ", "Lydia"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from voicechat.conversation_log import ConversationLog, default_path
 from voicechat.events import TextDelta, TurnMetrics
 from voicechat.llm.conversation import Turn
-from voicechat.transcript import TranscriptWriter, default_path
 
 TURN = Turn("c1", 0, "Ada", "hello", (TextDelta(" Hi Ada. ", "Lydia"), TextDelta("  ", "Lydia")), True,
             "dropped", 1_700_000_000.0, 1_700_000_001.5)
@@ -15,7 +15,7 @@ TURN = Turn("c1", 0, "Ada", "hello", (TextDelta(" Hi Ada. ", "Lydia"), TextDelta
 
 def test_each_turn_is_a_line_readable_before_close(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
-    writer = TranscriptWriter(path).open()
+    writer = ConversationLog(path).open()
     writer.write(TURN)
     first = json.loads(path.read_text())  # another reader sees it while the writer is still open
     writer.write(TURN, TurnMetrics(transcript=0.01, first_token=0.2, first_sentence=None, first_audio=0.51234))
@@ -34,7 +34,7 @@ def test_each_turn_is_a_line_readable_before_close(tmp_path: Path) -> None:
 def test_appends_to_an_existing_file_and_defaults_to_the_data_dir(tmp_path: Path, voicechat_home: Path) -> None:
     path = tmp_path / "t.jsonl"
     path.write_text('{"old": true}\n')
-    with TranscriptWriter(path) as writer:
+    with ConversationLog(path) as writer:
         writer.write(TURN)
     assert len(path.read_text().splitlines()) == 2
     assert default_path().parent == voicechat_home / "data" / "transcripts"

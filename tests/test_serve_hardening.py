@@ -51,9 +51,9 @@ def test_outputs_follow_the_umask(tmp_path: Path, umask: None, mask: int, expect
 
 
 def test_private_files_and_transcripts_are_the_owners_only(tmp_path: Path, umask: None) -> None:
+    from voicechat.conversation_log import ConversationLog
     from voicechat.fileio import atomic_write_bytes
     from voicechat.llm.conversation import Turn
-    from voicechat.transcript import TranscriptWriter
 
     atomic_write_bytes(tmp_path / "secret.txt", b"x", private=True)
     old = tmp_path / "old" / "talk.jsonl"
@@ -63,7 +63,7 @@ def test_private_files_and_transcripts_are_the_owners_only(tmp_path: Path, umask
     turn = Turn(conversation_id="c", index=0, user_name="User", user="hello", parts=(), cut=False, error=None,
                 started=0.0, finished=1.0)
     for path in (tmp_path / "transcripts" / "talk.jsonl", old):
-        with TranscriptWriter(path) as writer:
+        with ConversationLog(path) as writer:
             writer.write(turn)
     assert mode(tmp_path / "secret.txt") == 0o600
     assert mode(tmp_path / "transcripts" / "talk.jsonl") == 0o600 and mode(tmp_path / "transcripts") == 0o700

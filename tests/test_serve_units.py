@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from voicechat.errors import UsageError
-from voicechat.events import AudioChunk, Sentence, TextDelta, TranscriptEvent, TranscriptKind, TurnFinished, TurnMetrics
+from voicechat.events import AudioChunk, Heard, HeardKind, Sentence, TextDelta, TurnFinished, TurnMetrics
 from voicechat.serve.auth import check_bind, is_loopback, presented_token, token_ok
 from voicechat.serve.engines import SharedTTS, tts_slots
 from voicechat.serve.protocol import (
@@ -73,10 +73,10 @@ def test_loopback_and_the_token_rules() -> None:
 
 
 def test_session_events_become_protocol_events() -> None:
-    assert session_event(TranscriptEvent("hi", TranscriptKind.STARTED)) == {"type": "speech_started"}
-    assert session_event(TranscriptEvent("hi", TranscriptKind.STABLE)) == {
+    assert session_event(Heard("hi", HeardKind.STARTED)) == {"type": "speech_started"}
+    assert session_event(Heard("hi", HeardKind.STABLE)) == {
         "type": "transcript_update", "text": "hi", "stable": True}
-    assert session_event(TranscriptEvent("hi.", TranscriptKind.FINAL)) == {"type": "transcript_final", "text": "hi."}
+    assert session_event(Heard("hi.", HeardKind.FINAL)) == {"type": "transcript_final", "text": "hi."}
     assert session_event(TextDelta("Yes", "Lydia")) == {"type": "reply_text", "character": "Lydia", "text": "Yes"}
     finished = session_event(TurnFinished(2, TurnMetrics(0.1, 0.2, 0.3, 0.4), True, None, (Sentence("A…", "Lydia"),)))
     assert finished is not None and finished["metrics"]["first_audio"] == 0.4 and finished["interrupted"] is True

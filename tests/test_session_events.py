@@ -10,17 +10,17 @@ from pathlib import Path
 from typing import TypeVar
 
 from tests.fakes import FakeListener, FakeTTS, ListSink, ScriptedChat, fake_session, finished
+from voicechat.conversation_log import ConversationLog
 from voicechat.events import (
     AudioChunk,
+    Heard,
+    HeardKind,
     ReplyAwaited,
     Sentence,
     TextDelta,
-    TranscriptEvent,
-    TranscriptKind,
     TurnFinished,
     TurnStarted,
 )
-from voicechat.transcript import TranscriptWriter
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ def test_a_turn_reports_its_stages_in_order_and_ends_with_turn_finished() -> Non
 
     run(go)
     kinds = [type(event) for event in events]
-    assert kinds[0] is TranscriptEvent and kinds[1] is TurnStarted and kinds[-1] is TurnFinished
+    assert kinds[0] is Heard and kinds[1] is TurnStarted and kinds[-1] is TurnFinished
     assert kinds.index(TextDelta) < kinds.index(Sentence) < kinds.index(AudioChunk)
     assert kinds.count(AudioChunk) == 1  # only the first audio is reported
     assert [f.complete for f in finished(events)] == [True]
@@ -49,7 +49,7 @@ def test_a_speech_engine_that_fails_ends_the_turn_with_its_error_and_the_next_tu
     tts = FakeTTS(fail_on="broken")
     chat = ScriptedChat(["First part is fine. Then the broken one. And more.", "All well again."])
     session, events = fake_session(chat, tts=tts, pace=False)
-    session.transcript = TranscriptWriter(tmp_path / "t.jsonl")
+    session.transcript = ConversationLog(tmp_path / "t.jsonl")
 
     async def go() -> None:
         async with session:
@@ -126,9 +126,9 @@ def test_speech_detected_while_replying_interrupts_and_keeps_only_what_was_heard
 
     async def go() -> None:
         async with session:
-            listener.events.put_nowait(TranscriptEvent("Tell me", TranscriptKind.FINAL))
+            listener.events.put_nowait(Heard("Tell me", HeardKind.FINAL))
             await asyncio.sleep(0.9)  # the first sentence has played, the second is playing
-            listener.events.put_nowait(TranscriptEvent("", TranscriptKind.STARTED))
+            listener.events.put_nowait(Heard("", HeardKind.STARTED))
             assert await session.wait_for_turns(1, timeout=10)
 
     run(go)

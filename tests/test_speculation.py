@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import transcribe_file
 from tests.sse_server import Script, SSEServer
 from voicechat.config.models import Character, LLMSettings, TTSSettings
-from voicechat.events import AudioChunk, TranscriptEvent, TranscriptKind, TurnFinished
+from voicechat.events import AudioChunk, Heard, HeardKind, TurnFinished
 from voicechat.live.speculation import same_words
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ class TranscriptQueue:
     """Where the Session takes transcripts from: the listener's queue, filled by the test."""
 
     def __init__(self) -> None:
-        self.events: asyncio.Queue[TranscriptEvent] = asyncio.Queue()
+        self.events: asyncio.Queue[Heard] = asyncio.Queue()
         self.on_quiet = None
         self.on_voice = None
 
@@ -46,7 +46,7 @@ class TranscriptQueue:
         return None
 
     def final(self, text: str) -> None:
-        self.events.put_nowait(TranscriptEvent(text, TranscriptKind.FINAL))
+        self.events.put_nowait(Heard(text, HeardKind.FINAL))
 
 
 class Sink:

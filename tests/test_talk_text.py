@@ -177,9 +177,9 @@ class ListSink:
 
 def test_a_turn_is_spoken_sentence_by_sentence_in_each_characters_voice(tmp_path: Path) -> None:
     from voicechat.config.models import Profile
+    from voicechat.conversation_log import ConversationLog
     from voicechat.events import TurnFinished
     from voicechat.session_setup import build_session
-    from voicechat.transcript import TranscriptWriter
 
     cast = [load_character("lydia"), load_character("captain")]
     model = ScriptedModel(["<Lydia>Hello there, my friend. Welcome!</Lydia>|<Captain Reyes>Report.|</Captain Reyes>"])
@@ -187,7 +187,7 @@ def test_a_turn_is_spoken_sentence_by_sentence_in_each_characters_voice(tmp_path
     finished: list[TurnFinished] = []
 
     async def run() -> None:
-        with TranscriptWriter(tmp_path / "t.jsonl") as writer:
+        with ConversationLog(tmp_path / "t.jsonl") as writer:
             session = build_session(Profile(), cast, model, tts=tts, sink=sink, transcript=writer)  # type: ignore[arg-type]
             session.observe(lambda event: finished.append(event) if isinstance(event, TurnFinished) else None)
             async with session:

@@ -17,10 +17,10 @@ from tests.conftest import NO_AUDIO_SERVER, devices_of_a_new_process, run_cli, t
 from tests.sse_server import Script, SSEServer
 from voicechat.events import (
     AudioChunk,
+    Heard,
+    HeardKind,
     Sentence,
     TextDelta,
-    TranscriptEvent,
-    TranscriptKind,
     TurnFinished,
     TurnStarted,
 )
@@ -200,9 +200,9 @@ def test_a_turn_emits_its_events_stage_by_stage(server: SSEServer, make_speech, 
         raise AssertionError(f"no {kind.__name__} {where or ''} in {events}")
 
     order = [
-        first(TranscriptEvent, TranscriptKind.STARTED),
-        first(TranscriptEvent, TranscriptKind.UPDATE),
-        first(TranscriptEvent, TranscriptKind.FINAL),
+        first(Heard, HeardKind.STARTED),
+        first(Heard, HeardKind.UPDATE),
+        first(Heard, HeardKind.FINAL),
         first(TurnStarted),
         first(TextDelta),
         first(Sentence),

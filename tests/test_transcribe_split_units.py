@@ -11,7 +11,7 @@ import soundfile
 
 from tests.conftest import synthesize_wav
 from voicechat.audio.decode import decode_audio
-from voicechat.stt.base import Clip, Segment, Transcript, Word
+from voicechat.stt.base import Clip, Segment, Transcription, Word
 from voicechat.transcription.cuts import LEAD_SECONDS, TAIL_SECONDS, cut_points, quietest
 from voicechat.transcription.probe import duration_seconds
 from voicechat.transcription.progress import BatchProgress
@@ -102,8 +102,8 @@ def test_join_moves_times_and_keeps_them_inside_each_piece() -> None:
     second = Piece(Clip("long.wav", whole.samples[RATE * 10 :]), 10.0)
     words = (Word(0.0, 0.4, "Right", 0.9), Word(0.5, 10.5, "after.", 0.8))
     parts = [
-        Transcript("long.wav", "en", 9.0, (Segment(1.0, 8.5, "The train leaves,"),)),
-        Transcript("long.wav", "en", 10.0, (Segment(0.0, 10.5, "Right after.", words),)),
+        Transcription("long.wav", "en", 9.0, (Segment(1.0, 8.5, "The train leaves,"),)),
+        Transcription("long.wav", "en", 10.0, (Segment(0.0, 10.5, "Right after.", words),)),
     ]
     joined = join(whole, (first, second), parts)
     assert joined.duration == 20.0 and joined.text == "The train leaves, Right after."

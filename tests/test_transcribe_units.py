@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import bundled_whisper_dir
 from voicechat.errors import UsageError
-from voicechat.stt.base import Clip, Segment, TranscribeOptions, Transcript, Word
+from voicechat.stt.base import Clip, Segment, TranscribeOptions, Transcription, Word
 from voicechat.stt.faster_whisper import plan_workers
 from voicechat.stt.models import ModelError, resolve_model
 from voicechat.stt.openai_stt import parse_verbose_json
@@ -21,7 +21,7 @@ from voicechat.transcription.inputs import plan
 from voicechat.transcription.memory import retain_freed_memory
 
 WORDS = (Word(0.0, 0.4, "Hello", 0.9), Word(0.5, 1.1, "there.", 0.8))
-TRANSCRIPT = Transcript(
+TRANSCRIPT = Transcription(
     "talk.wav",
     "en",
     4.25,
@@ -57,7 +57,7 @@ def test_json_shape() -> None:
 
 
 def test_json_leaves_words_out_when_not_asked() -> None:
-    plain = Transcript("a.wav", "en", 1.0, (Segment(0.0, 1.0, "Hi."),))
+    plain = Transcription("a.wav", "en", 1.0, (Segment(0.0, 1.0, "Hi."),))
     assert "words" not in json.loads(render(plain, "json"))["segments"][0]
 
 

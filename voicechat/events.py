@@ -26,7 +26,7 @@ class AudioChunk:
         return self.num_samples / self.sample_rate
 
 
-class TranscriptKind(StrEnum):
+class HeardKind(StrEnum):
     STARTED = "started"  # the user began speaking (voice activity): the barge-in signal
     UPDATE = "update"
     STABLE = "stable"
@@ -47,11 +47,11 @@ class AudioFrame:
 
 
 @dataclass(frozen=True)
-class TranscriptEvent:
+class Heard:
     """What the user said so far (update/stable) or in full (final)."""
 
     text: str
-    kind: TranscriptKind
+    kind: HeardKind
     timestamp: float = field(default_factory=time.monotonic)
 
 
@@ -130,4 +130,4 @@ class TurnFinished:
 
 
 # Everything a Session reports, in order; handlers match on it and mypy checks they miss none (assert_never).
-SessionEvent = TranscriptEvent | TurnStarted | TextDelta | Sentence | AudioChunk | ReplyAwaited | Notice | TurnFinished
+SessionEvent = Heard | TurnStarted | TextDelta | Sentence | AudioChunk | ReplyAwaited | Notice | TurnFinished

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, TypeVar
 from voicechat.errors import VoicechatError
 from voicechat.events import (
     AudioFrame,
+    Heard,
+    HeardKind,
     Notice,
     ReplyAwaited,
     Sentence,
     SessionEvent,
-    TranscriptEvent,
-    TranscriptKind,
     TurnFinished,
     TurnMetrics,
     TurnStarted,
@@ -34,13 +34,13 @@ from voicechat.events import (
 
 if TYPE_CHECKING:
     from voicechat.config.models import Character
+    from voicechat.conversation_log import ConversationLog
     from voicechat.events import TextDelta
     from voicechat.live.echo import EchoGuard
     from voicechat.live.listener import RealtimeListener
     from voicechat.live.playback import Playback
     from voicechat.live.speculation import Speculator
     from voicechat.llm.conversation import Conversation
-    from voicechat.transcript import TranscriptWriter
     from voicechat.tts.base import TextToSpeech
 
 log = logging.getLogger("voicechat.session")
@@ -95,7 +95,7 @@ class Session:
     playback: Playback | None
     voices: Mapping[str, str]  # character name -> voice
     default_voice: str
-    transcript: TranscriptWriter | None = None
+    transcript: ConversationLog | None = None
     options: SessionOptions = SessionOptions()
     observers: list[Observer] = field(default_factory=list)
     turns_finished: int = 0
@@ -200,37 +200,37 @@ class Session:
         if not self.options.greet or self.conversation.turns or not any(c.greeting.strip() for c in characters):
             return None
         self._last_voice_at = time.monotonic()
-        self._turn = asyncio.create_task(self._run_turn(TranscriptEvent("", TranscriptKind.FINAL), greeting=True))
+        self._turn = asyncio.create_task(self._run_turn(Heard("", HeardKind.FINAL), greeting=True))
         return self._turn
 
     async def submit_text(self, text: str) -> None:
         """A typed turn: taken like a final transcript of speech that ended just now."""
         self._last_voice_at = time.monotonic()
-        await self._handle(TranscriptEvent(text.strip(), TranscriptKind.FINAL))
+        await self._handle(Heard(text.strip(), HeardKind.FINAL))
 
     async def _watch_transcripts(self) -> None:
         assert self.listener is not None
         while True:
             await self._handle(await self.listener.events.get())
 
-    async def _handle(self, event: TranscriptEvent) -> None:
+    async def _handle(self, event: Heard) -> None:
         if self._is_echo(event):
             return
         self.emit(event)
-        if event.kind is TranscriptKind.STARTED and self.options.barge_in:
+        if event.kind is HeardKind.STARTED and self.options.barge_in:
             await self.interrupt()
-        elif event.kind is TranscriptKind.FINAL and event.text:
+        elif event.kind is HeardKind.FINAL and event.text:
             await self.interrupt()
             self._turn = asyncio.create_task(self._run_turn(event))
 
-    def _is_echo(self, event: TranscriptEvent) -> bool:
+    def _is_echo(self, event: Heard) -> bool:
         """A final transcript made of the reply's own words as it plays: its echo, not a turn (live/echo.py)."""
         if self.echo_guard is None or self.playback is None:
             return False
         played = [item.sentence.text for item in self.playback.progress if item.played > 0]  # whole sentences
         return self.echo_guard.hears_echo(event, self.replying, played)
 
-    async def _run_turn(self, final: TranscriptEvent, greeting: bool = False) -> None:
+    async def _run_turn(self, final: Heard, greeting: bool = False) -> None:
         speech_end = min(self._last_voice_at or final.timestamp, final.timestamp)
         turn = _Turn(self.conversation.turns, speech_end=speech_end, transcript=final.timestamp)
         if self._speculator is not None:

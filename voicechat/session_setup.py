@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from voicechat.audio.sinks import AudioSink
     from voicechat.config.models import Character, Profile, STTSettings
+    from voicechat.conversation_log import ConversationLog
     from voicechat.history.resume import Resumed
     from voicechat.live.listener import RealtimeListener
     from voicechat.llm.base import ChatModel
     from voicechat.session import Session, SessionOptions
-    from voicechat.transcript import TranscriptWriter
     from voicechat.tts.base import TextToSpeech
 
 
@@ -48,7 +48,7 @@ def build_session(
     sink: AudioSink | None,
     pace: bool = False,
     listener: RealtimeListener | None = None,
-    transcript: TranscriptWriter | None = None,
+    transcript: ConversationLog | None = None,
     options: SessionOptions | None = None,
     resume: Resumed | None = None,
     greet: bool = False,

@@ -7,12 +7,12 @@ from typing import Any, assert_never
 
 from voicechat.events import (
     AudioChunk,
+    Heard,
     Notice,
     ReplyAwaited,
     Sentence,
     SessionEvent,
     TextDelta,
-    TranscriptEvent,
     TurnFinished,
     TurnStarted,
 )
@@ -43,7 +43,7 @@ class TypedView:
                     self._note(f"reply cut: {event.error}; what came is kept in history as cut, go on")
                 elif event.error:
                     self._note(f"error: {event.error}")
-            case TranscriptEvent() | TurnStarted() | Sentence() | AudioChunk():
+            case Heard() | TurnStarted() | Sentence() | AudioChunk():
                 pass
             case _:
                 assert_never(event)

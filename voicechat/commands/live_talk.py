@@ -157,8 +157,8 @@ def _sink_factory(talk: AudioTalk, played: PlayedAudio | None = None) -> Callabl
 async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_factory: Callable[[], AudioSink],
                     cancelling_echo: bool = False) -> int:
     from voicechat.console import err
+    from voicechat.conversation_log import ConversationLog
     from voicechat.session_setup import build_session, new_listener, open_chat
-    from voicechat.transcript import TranscriptWriter
     from voicechat.tts.registry import create_tts
 
     def notify(notice: str) -> None:
@@ -169,7 +169,7 @@ async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_fact
     sink = sink_factory()
     session = build_session(settings, talk.characters, chat, tts=create_tts(settings.tts), sink=sink,
                             pace=talk.output is not None, listener=new_listener(settings.stt, model_dir),
-                            transcript=TranscriptWriter(talk.transcript).open(),
+                            transcript=ConversationLog(talk.transcript).open(),
                             options=_options(talk, cancelling_echo),
                             resume=talk.resume, greet=talk.greet)
     if cancelling_echo:

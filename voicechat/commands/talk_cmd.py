@@ -20,9 +20,9 @@ from voicechat.errors import NoAudioDeviceError, VoicechatError
 if TYPE_CHECKING:
     from voicechat.audio.sinks import AudioSink
     from voicechat.config.models import Character, Profile
+    from voicechat.conversation_log import ConversationLog
     from voicechat.history.resume import Resumed
     from voicechat.session import Session
-    from voicechat.transcript import TranscriptWriter
     from voicechat.tts.base import TextToSpeech
 
 DEFAULT_CHARACTER = "lydia"
@@ -81,8 +81,8 @@ def talk(
     greetings; --continue goes on with an earlier one instead, its turns in the model's context.
     """
     from voicechat.config.store import load_character, load_profile
+    from voicechat.conversation_log import ConversationLog, default_path
     from voicechat.fileio import check_writable_target
-    from voicechat.transcript import TranscriptWriter, default_path
 
     overrides = {key: value for key, value in (("llm.base_url", base_url), ("llm.model", model)) if value}
     settings = load_profile(profile, overrides)
@@ -98,7 +98,7 @@ def talk(
                        not no_barge_in, headphones, interrupt_after, start)
         return
     audio = None if no_audio else _prepare_audio(settings, characters)
-    failed = asyncio.run(_typed(settings, characters, names, TranscriptWriter(target), audio, start))
+    failed = asyncio.run(_typed(settings, characters, names, ConversationLog(target), audio, start))
     if failed:
         raise VoicechatError(f"{failed} turn(s) got no full reply (see above); the transcript is {target}")
 
@@ -158,7 +158,7 @@ def _prepare_audio(settings: Profile, characters: list[Character]) -> tuple[Text
     return create_tts(settings.tts), lambda: SpeakerSink(None)
 
 
-async def _typed(settings: Profile, characters: list[Character], names: list[str], writer: TranscriptWriter,
+async def _typed(settings: Profile, characters: list[Character], names: list[str], writer: ConversationLog,
                  audio: tuple[TextToSpeech, Callable[[], AudioSink]] | None, start: Start) -> int:
     """Typed turns through the same Session as speech; the number of turns that got no full reply."""
     from voicechat.console import err, out

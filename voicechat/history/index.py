@@ -218,6 +218,6 @@ def _rebuild(db: sqlite3.Connection) -> None:
 def open_default() -> HistoryIndex:
     """The index of the user's transcripts folder (where `talk` writes by default)."""
     from voicechat import paths
-    from voicechat.transcript import default_path
+    from voicechat.conversation_log import default_path
 
     return HistoryIndex(default_path().parent, paths.user_data_dir() / "history.db")

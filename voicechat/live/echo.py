@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from voicechat.events import TranscriptEvent, TranscriptKind
+from voicechat.events import Heard, HeardKind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -277,14 +277,14 @@ class EchoGuard:
         self.share, self.tail = share, tail
         self._replying_at = float("-inf")
 
-    def hears_echo(self, event: TranscriptEvent, replying: bool, played: Iterable[str]) -> bool:
+    def hears_echo(self, event: Heard, replying: bool, played: Iterable[str]) -> bool:
         """Called for every transcript event, with whether a reply is in flight and the words it has played."""
         import time
 
         now = time.monotonic()
         if replying:
             self._replying_at = now
-        if event.kind is not TranscriptKind.FINAL or now - self._replying_at > self.tail:
+        if event.kind is not HeardKind.FINAL or now - self._replying_at > self.tail:
             return False
         return self.is_echo(event.text, played)
 

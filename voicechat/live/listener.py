@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voicechat.errors import VoicechatError
-from voicechat.events import TranscriptEvent, TranscriptKind
+from voicechat.events import Heard, HeardKind
 from voicechat.live.sources import FRAME_SAMPLES, STT_RATE
 from voicechat.live.turns import SMART_TURN_SECONDS, EndOfTurn, TurnDecision, TurnSettings
 
@@ -70,7 +70,7 @@ class RealtimeListener:
     def __init__(self, settings: ListenerSettings,
                  on_decision: Callable[[TurnDecision], None] | None = None) -> None:
         self.settings = settings
-        self.events: asyncio.Queue[TranscriptEvent] = asyncio.Queue()
+        self.events: asyncio.Queue[Heard] = asyncio.Queue()
         self._recorder: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = threading.Event()
@@ -87,10 +87,10 @@ class RealtimeListener:
         self._pause_at = 0.0  # time.monotonic() of the latest pause's start
         self._last_live_at = 0.0  # and of the latest live text
 
-    def _post(self, kind: TranscriptKind) -> Callable[..., None]:
+    def _post(self, kind: HeardKind) -> Callable[..., None]:
         def post(text: str = "", *_: Any) -> None:
             if self._loop is not None and not self._stopping.is_set():
-                event = TranscriptEvent(text=str(text or "").strip(), kind=kind, timestamp=time.monotonic())
+                event = Heard(text=str(text or "").strip(), kind=kind, timestamp=time.monotonic())
                 with contextlib.suppress(RuntimeError):  # the loop closed under us
                     self._loop.call_soon_threadsafe(self.events.put_nowait, event)
 
@@ -124,8 +124,8 @@ class RealtimeListener:
             silero_deactivity_detection=True,  # Silero, not WebRTC, says when a pause starts: fewer false ones
             early_transcription_on_silence=self.settings.early_transcription,  # seconds, despite its int hint
             on_vad_start=self._on_speech_start,
-            on_realtime_transcription_update=self._on_live_text(TranscriptKind.UPDATE),
-            on_realtime_transcription_stabilized=self._on_live_text(TranscriptKind.STABLE),
+            on_realtime_transcription_update=self._on_live_text(HeardKind.UPDATE),
+            on_realtime_transcription_stabilized=self._on_live_text(HeardKind.STABLE),
             on_turn_detection_start=self._on_pause,
             on_turn_detection_stop=self._on_pause_end,
             beam_size=self.settings.beam_size,
@@ -135,9 +135,9 @@ class RealtimeListener:
     def _on_speech_start(self, *_: Any) -> None:
         if self._turns is not None:
             self._turns.turn_ended()  # a new recording: the last one's words no longer count
-        self._post(TranscriptKind.STARTED)()
+        self._post(HeardKind.STARTED)()
 
-    def _on_live_text(self, kind: TranscriptKind) -> Callable[..., None]:
+    def _on_live_text(self, kind: HeardKind) -> Callable[..., None]:
         post = self._post(kind)
 
         def on_text(text: str = "", *_: Any) -> None:
@@ -145,9 +145,9 @@ class RealtimeListener:
                 self._turns.transcript(str(text or ""))
                 # the worker snapshots its audio after the previous text came: if that was in this pause,
                 # this text covers everything said before it (a likely final transcript)
-                if kind is TranscriptKind.UPDATE and self._last_live_at >= self._pause_at > 0:
+                if kind is HeardKind.UPDATE and self._last_live_at >= self._pause_at > 0:
                     self._report_quiet(str(text or "").strip())
-            if kind is TranscriptKind.UPDATE:  # STABLE follows each UPDATE: one per transcription
+            if kind is HeardKind.UPDATE:  # STABLE follows each UPDATE: one per transcription
                 self._last_live_at = time.monotonic()
             post(text)
 
@@ -267,7 +267,7 @@ class RealtimeListener:
         return future
 
     def _read_finals(self) -> None:
-        post_final = self._post(TranscriptKind.FINAL)
+        post_final = self._post(HeardKind.FINAL)
         while not self._stopping.is_set():
             text = self._recorder.text()
             if text and text.strip():

@@ -252,7 +252,7 @@ class Speculator:
 
 def attach(session: Session) -> Speculator:
     """Speculate for this session: its listener's quiet moments start guesses, its voice cancels them."""
-    from voicechat.events import TranscriptEvent, TranscriptKind
+    from voicechat.events import Heard, HeardKind
 
     speculator = Speculator(session.conversation, session.tts, dict(session.voices), session.default_voice)
     if speculator.speech is not None:
@@ -263,7 +263,7 @@ def attach(session: Session) -> Speculator:
         listener.on_voice = speculator.cancel
 
     def on_event(event: object) -> None:
-        if isinstance(event, TranscriptEvent) and event.kind is TranscriptKind.STARTED:
+        if isinstance(event, Heard) and event.kind is HeardKind.STARTED:
             speculator.cancel()  # a new utterance: the last guess is stale
 
     session.observe(on_event)

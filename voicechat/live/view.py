@@ -11,13 +11,13 @@ from typing import Any, assert_never
 
 from voicechat.events import (
     AudioChunk,
+    Heard,
+    HeardKind,
     Notice,
     ReplyAwaited,
     Sentence,
     SessionEvent,
     TextDelta,
-    TranscriptEvent,
-    TranscriptKind,
     TurnFinished,
     TurnMetrics,
     TurnStarted,
@@ -53,10 +53,10 @@ class ViewState:
 
     def handle(self, event: SessionEvent) -> None:
         match event:
-            case TranscriptEvent(kind=TranscriptKind.FINAL):
+            case Heard(kind=HeardKind.FINAL):
                 self.partial = ""
                 self.lines.append((self.user_name, event.text))
-            case TranscriptEvent(kind=TranscriptKind.UPDATE | TranscriptKind.STABLE):
+            case Heard(kind=HeardKind.UPDATE | HeardKind.STABLE):
                 self.partial = event.text
                 self.status = "hearing you"
             case TurnStarted():
@@ -73,7 +73,7 @@ class ViewState:
                 self.latency = latency_line(event.metrics) + (" (interrupted)" if event.interrupted else "")
                 if event.error:
                     self.lines.append(("error", event.error))
-            case TranscriptEvent() | Sentence() | AudioChunk():
+            case Heard() | Sentence() | AudioChunk():
                 pass
             case _:
                 assert_never(event)
@@ -119,7 +119,7 @@ class PlainView:
 
     def handle(self, event: SessionEvent) -> None:
         match event:
-            case TranscriptEvent(kind=TranscriptKind.FINAL):
+            case Heard(kind=HeardKind.FINAL):
                 self._line(self.out, f"{self.user_name}: {event.text}")
             case TextDelta():
                 self._replies.setdefault(event.character, []).append(event.text)
@@ -132,7 +132,7 @@ class PlainView:
                 if event.error:
                     self._line(self.err, f"error: {event.error}")
                 self._line(self.err, latency_line(event.metrics) + (" (interrupted)" if event.interrupted else ""))
-            case TranscriptEvent() | TurnStarted() | Sentence() | AudioChunk():
+            case Heard() | TurnStarted() | Sentence() | AudioChunk():
                 pass
             case _:
                 assert_never(event)

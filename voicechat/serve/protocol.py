@@ -16,13 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from voicechat.events import (
     AudioChunk,
+    Heard,
+    HeardKind,
     Notice,
     ReplyAwaited,
     Sentence,
     SessionEvent,
     TextDelta,
-    TranscriptEvent,
-    TranscriptKind,
     TurnFinished,
     TurnStarted,
 )
@@ -137,12 +137,12 @@ def error_event(message: str, fatal: bool = False) -> dict[str, Any]:
 def session_event(event: SessionEvent) -> dict[str, Any] | None:
     """A Session event as the client sees it; None for audio, which the sink sends as binary frames."""
     match event:
-        case TranscriptEvent(kind=TranscriptKind.STARTED):
+        case Heard(kind=HeardKind.STARTED):
             return {"type": "speech_started"}
-        case TranscriptEvent(kind=TranscriptKind.FINAL):
+        case Heard(kind=HeardKind.FINAL):
             return {"type": "transcript_final", "text": event.text}
-        case TranscriptEvent():
-            return {"type": "transcript_update", "text": event.text, "stable": event.kind is TranscriptKind.STABLE}
+        case Heard():
+            return {"type": "transcript_update", "text": event.text, "stable": event.kind is HeardKind.STABLE}
         case TurnStarted():
             return {"type": "turn_start", "turn": event.index, "user_text": event.user_text}
         case TextDelta():

@@ -30,7 +30,7 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class Transcript:
+class Transcription:
     """What was said in one audio file; times are seconds from its start."""
 
     source: str
@@ -67,7 +67,7 @@ class Outcome:
     """One clip's result: a transcript, or the error that stopped it (the batch goes on)."""
 
     clip: Clip
-    transcript: Transcript | None = None
+    transcript: Transcription | None = None
     error: VoicechatError | None = None
 
 

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from voicechat.errors import UsageError, VoicechatError
-from voicechat.stt.base import Clip, Outcome, Segment, TranscribeOptions, Transcript, Word, clean_text
+from voicechat.stt.base import Clip, Outcome, Segment, TranscribeOptions, Transcription, Word, clean_text
 from voicechat.stt.models import ModelError, resolve_model
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class FasterWhisperSTT:
     def transcribe_many(self, clips: Iterable[Clip], options: TranscribeOptions) -> Iterator[Outcome]:
         language = self.check_language(options.language)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="whisper") as pool:
-            pending: deque[tuple[Clip, Future[Transcript]]] = deque()
+            pending: deque[tuple[Clip, Future[Transcription]]] = deque()
             for clip in clips:
                 pending.append((clip, pool.submit(self._transcribe, clip, language, options.word_timestamps)))
                 if len(pending) >= self.workers * 2:
@@ -87,15 +87,15 @@ class FasterWhisperSTT:
             while pending:
                 yield _collect(*pending.popleft())
 
-    def _transcribe(self, clip: Clip, language: str | None, word_timestamps: bool) -> Transcript:
+    def _transcribe(self, clip: Clip, language: str | None, word_timestamps: bool) -> Transcription:
         segments, info = self._model.transcribe(
             clip.samples, language=language, beam_size=self.settings.beam_size, word_timestamps=word_timestamps
         )
         kept = tuple(_segment(segment, word_timestamps) for segment in segments)  # runs the model, here
-        return Transcript(clip.source, str(info.language), clip.duration, kept)
+        return Transcription(clip.source, str(info.language), clip.duration, kept)
 
 
-def _collect(clip: Clip, future: Future[Transcript]) -> Outcome:
+def _collect(clip: Clip, future: Future[Transcription]) -> Outcome:
     try:
         return Outcome(clip, transcript=future.result())
     except VoicechatError as error:

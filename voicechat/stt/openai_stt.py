@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from voicechat.errors import VoicechatError
-from voicechat.stt.base import Clip, Outcome, Segment, TranscribeOptions, Transcript, Word, clean_text
+from voicechat.stt.base import Clip, Outcome, Segment, TranscribeOptions, Transcription, Word, clean_text
 from voicechat.stt.models import BUNDLED
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class OpenAISTT:
     def transcribe_many(self, clips: Iterable[Clip], options: TranscribeOptions) -> Iterator[Outcome]:
         self.load()
         with ThreadPoolExecutor(PARALLEL_REQUESTS, thread_name_prefix="stt-http") as pool:
-            pending: deque[tuple[Clip, Future[Transcript]]] = deque()
+            pending: deque[tuple[Clip, Future[Transcription]]] = deque()
             try:
                 for clip in clips:
                     pending.append((clip, pool.submit(self._transcribe, clip, options)))
@@ -59,7 +59,7 @@ class OpenAISTT:
                 for _, future in pending:
                     future.cancel()
 
-    def _collect(self, clip: Clip, future: Future[Transcript]) -> Outcome:
+    def _collect(self, clip: Clip, future: Future[Transcription]) -> Outcome:
         import openai
 
         try:
@@ -81,7 +81,7 @@ class OpenAISTT:
             message = f"{clip.source}: the server's answer is not a transcription ({_reason(error)})"
             return Outcome(clip, error=VoicechatError(message))
 
-    def _transcribe(self, clip: Clip, options: TranscribeOptions) -> Transcript:
+    def _transcribe(self, clip: Clip, options: TranscribeOptions) -> Transcription:
         granularities = ["segment", "word"] if options.word_timestamps else ["segment"]
         extra: dict[str, Any] = {"language": options.language} if options.language else {}
         response = self._client.audio.transcriptions.create(
@@ -95,7 +95,7 @@ class OpenAISTT:
         return parse_verbose_json(data, clip, options)
 
 
-def parse_verbose_json(data: dict[str, Any], clip: Clip, options: TranscribeOptions) -> Transcript:
+def parse_verbose_json(data: dict[str, Any], clip: Clip, options: TranscribeOptions) -> Transcription:
     """OpenAI's verbose_json; servers that leave out segments or words still give one segment of text."""
     words = [Word(float(w["start"]), float(w["end"]), clean_text(w["word"])) for w in data.get("words") or ()]
     raw_segments = data.get("segments") or []
@@ -103,7 +103,7 @@ def parse_verbose_json(data: dict[str, Any], clip: Clip, options: TranscribeOpti
         raw_segments = [{"start": 0.0, "end": clip.duration, "text": data["text"]}]
     segments = tuple(_segment(raw, words, options.word_timestamps) for raw in raw_segments)
     language = options.language or str(data.get("language") or "")
-    return Transcript(clip.source, language, clip.duration, segments)
+    return Transcription(clip.source, language, clip.duration, segments)
 
 
 def _segment(raw: dict[str, Any], words: list[Word], with_words: bool) -> Segment:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from voicechat.stt.base import Segment, Transcript, Word
+from voicechat.stt.base import Segment, Transcription, Word
 
 Format = Literal["txt", "srt", "vtt", "json"]
 FORMATS: tuple[Format, ...] = ("txt", "srt", "vtt", "json")
 
 
-def render(transcript: Transcript, fmt: Format, *, compact: bool = False) -> str:
+def render(transcript: Transcription, fmt: Format, *, compact: bool = False) -> str:
     """The whole output file for one transcript. `compact` JSON is one line (JSON Lines on stdout)."""
     if fmt == "txt":
         return transcript.text + "\n"
@@ -21,7 +21,7 @@ def render(transcript: Transcript, fmt: Format, *, compact: bool = False) -> str
     return _subtitles(transcript, fmt)
 
 
-def to_json(transcript: Transcript) -> dict[str, Any]:
+def to_json(transcript: Transcription) -> dict[str, Any]:
     return {
         "file": transcript.source,
         "language": transcript.language,
@@ -45,7 +45,7 @@ def _word_json(word: Word) -> dict[str, Any]:
     return data
 
 
-def _subtitles(transcript: Transcript, fmt: Literal["srt", "vtt"]) -> str:
+def _subtitles(transcript: Transcription, fmt: Literal["srt", "vtt"]) -> str:
     import pysubs2
 
     subs = pysubs2.SSAFile()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from voicechat.audio.decode import decode_audio
 from voicechat.errors import UsageError, VoicechatError
 from voicechat.fileio import atomic_write_bytes
-from voicechat.stt.base import Clip, SpeechToText, TranscribeOptions, Transcript
+from voicechat.stt.base import Clip, SpeechToText, TranscribeOptions, Transcription
 from voicechat.transcription.formats import Format, render
 from voicechat.transcription.inputs import Job
 from voicechat.transcription.progress import BatchProgress
@@ -108,7 +108,7 @@ def _take(
     yield clip
 
 
-def _write(job: Job, transcript: Transcript, fmt: Format, failed: Callable[[Job, str], None]) -> bool:
+def _write(job: Job, transcript: Transcription, fmt: Format, failed: Callable[[Job, str], None]) -> bool:
     text = render(transcript, fmt, compact=job.target is None)
     try:
         if job.target is None:

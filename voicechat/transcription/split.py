@@ -16,11 +16,11 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from voicechat.errors import VoicechatError
-from voicechat.stt.base import Clip, Outcome, Segment, SpeechToText, TranscribeOptions, Transcript
+from voicechat.stt.base import Clip, Outcome, Segment, SpeechToText, TranscribeOptions, Transcription
 from voicechat.transcription.cuts import cut_points
 
 PIECE_SECONDS = 60.0
-_EMPTY = Transcript("", "", 0.0, ())
+_EMPTY = Transcription("", "", 0.0, ())
 
 
 class PieceListener(Protocol):
@@ -54,7 +54,7 @@ class Piece:
 class _File:
     clip: Clip
     pieces: tuple[Piece, ...]
-    transcripts: list[Transcript] = field(default_factory=list)
+    transcripts: list[Transcription] = field(default_factory=list)
     error: VoicechatError | None = None  # the first piece that failed fails the file
 
 
@@ -72,7 +72,7 @@ def split_clip(clip: Clip, policy: SplitPolicy) -> tuple[Piece, ...]:
     )
 
 
-def join(clip: Clip, pieces: tuple[Piece, ...], transcripts: list[Transcript]) -> Transcript:
+def join(clip: Clip, pieces: tuple[Piece, ...], transcripts: list[Transcription]) -> Transcription:
     """One transcript for the whole file: each piece's times moved by its offset and kept inside it."""
     if len(pieces) == 1:
         return transcripts[0]
@@ -80,7 +80,7 @@ def join(clip: Clip, pieces: tuple[Piece, ...], transcripts: list[Transcript]) -
     for piece, transcript in zip(pieces, transcripts, strict=True):
         end = piece.offset + piece.clip.duration
         segments.extend(_shifted(segment, piece.offset, end) for segment in transcript.segments)
-    return Transcript(clip.source, transcripts[0].language, clip.duration, tuple(segments))
+    return Transcription(clip.source, transcripts[0].language, clip.duration, tuple(segments))
 
 
 def _shifted(segment: Segment, offset: float, limit: float) -> Segment:

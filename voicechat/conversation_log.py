@@ -50,14 +50,14 @@ def turn_record(turn: Turn, metrics: TurnMetrics | None = None) -> dict[str, Any
     return record
 
 
-class TranscriptWriter:
+class ConversationLog:
     """Appends turns to a JSONL file; each `write` reaches the disk before it returns."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._handle: IO[str] | None = None
 
-    def open(self) -> TranscriptWriter:
+    def open(self) -> ConversationLog:
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
@@ -81,7 +81,7 @@ class TranscriptWriter:
             self._handle.close()
             self._handle = None
 
-    def __enter__(self) -> TranscriptWriter:
+    def __enter__(self) -> ConversationLog:
         return self.open()
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
