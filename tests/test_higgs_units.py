@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicechat.config.models import HiggsSettings, TTSSettings, Voice
+from voicechat.config.models import TTSSettings, Voice
 from voicechat.config.store import load_profile, load_voice
 from voicechat.errors import ConfigError, UsageError, VoicechatError
 from voicechat.tts.higgs.frames import DelayPattern, WindowedDecoder, WindowPlan, to_pcm16
 from voicechat.tts.higgs.prompt import system_message, voice_prompt
 from voicechat.tts.higgs.references import ReferenceCache
+from voicechat.tts.higgs.settings import HiggsSettings
 
 K, BOS, EOS, SIZE = 8, 1024, 1025, 1024
 

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voicechat.aio import iterate_in_thread
-from voicechat.config.models import PiperVoiceOptions, TTSSettings
+from voicechat.config.models import TTSSettings
 from voicechat.errors import VoicechatError
 from voicechat.events import AudioChunk, Sentence
 from voicechat.tts.base import EngineTraits, VoiceLookup, voice_lookup
+from voicechat.tts.piper_settings import PiperVoiceOptions
 
 if TYPE_CHECKING:
     from piper import PiperVoice

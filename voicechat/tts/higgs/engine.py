@@ -11,13 +11,14 @@ from typing import Any
 import numpy as np
 
 from voicechat.aio import iterate_in_thread
-from voicechat.config.models import HiggsSettings, TTSSettings
+from voicechat.config.models import TTSSettings
 from voicechat.events import AudioChunk, Sentence
 from voicechat.tts.base import EngineTraits, VoiceLookup, voice_lookup
 from voicechat.tts.higgs import loader
 from voicechat.tts.higgs.frames import DelayPattern, WindowedDecoder, WindowPlan, to_pcm16
 from voicechat.tts.higgs.prompt import VoicePrompt, chat_sample, voice_prompt
 from voicechat.tts.higgs.runner import Run
+from voicechat.tts.higgs.settings import HiggsSettings
 
 
 @dataclass(frozen=True)

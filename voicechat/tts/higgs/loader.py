@@ -19,10 +19,10 @@ from urllib.parse import urlparse
 import numpy as np
 
 from voicechat import paths
-from voicechat.config.models import HiggsSettings
 from voicechat.errors import VoicechatError
 from voicechat.tts.higgs.references import ReferenceCache
 from voicechat.tts.higgs.runner import Runner
+from voicechat.tts.higgs.settings import HiggsSettings
 
 
 @dataclass(frozen=True)
