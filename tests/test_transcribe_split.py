@@ -9,7 +9,9 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.conftest import bundled_whisper_dir, run_cli, synthesize_wav
+from tests.conftest import bundled_whisper_dir, run_cli, synthesize_wav, word_error_rate
 from voicechat.audio.decode import decode_audio
 from voicechat.stt.base import Clip
 from voicechat.transcription.split import SplitPolicy, split_clip
@@ -162,11 +164,19 @@ def test_cues_start_at_the_known_sentence_times(recording: Recording, split_json
 def test_the_sentence_across_a_cut_keeps_every_word_once(recording: Recording, split_json: dict[str, Any]) -> None:
     low, high = recording.crossing
     spoken = [word["word"] for word in _words(split_json) if low - TOLERANCE <= word["start"] <= high + TOLERANCE]
-    assert _norm(" ".join(spoken)) == _norm(" ".join(CROSSING)), spoken
-    everything = _norm(split_json["text"])
-    crossing = _norm(" ".join(CROSSING))
-    at = [i for i in range(len(everything)) if everything[i : i + len(crossing)] == crossing]
-    assert len(at) == 1  # not doubled anywhere else either
+    heard, said = _norm(" ".join(spoken)), _norm(" ".join(CROSSING))
+    # tiny.en may mishear a word ("leaves" as "east" on some runs); a word lost or doubled at the cut
+    # changes the count
+    assert len(heard) == len(said) and word_error_rate(" ".join(said), " ".join(heard)) <= 0.2, spoken
+    script = _pairs(_norm(" ".join((*BEFORE, *CROSSING, *AFTER))))
+    heard_everywhere = _pairs(_norm(split_json["text"]))
+    for pair in set(_pairs(said)) & set(_pairs(heard)):
+        if script[pair] == 1:  # said once in the whole recording, so heard once: not doubled anywhere
+            assert heard_everywhere[pair] == 1, pair
+
+
+def _pairs(words: list[str]) -> Counter[tuple[str, str]]:
+    return Counter(pairwise(words))
 
 
 @pytest.mark.xfail(strict=False, reason="failed once, passed in other CI-like runs of the same commit: not yet stable")
