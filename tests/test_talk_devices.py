@@ -29,6 +29,7 @@ from tests.sse_server import Script, SSEServer
 pytestmark = pytest.mark.slow
 
 KEY = {"OPENROUTER_API_KEY": "test-key-not-secret"}
+DEBUG_LOG = {"VOICECHAT_LOG_LEVEL": "DEBUG"}  # every word heard goes to talk.log, shown when a test fails
 QUESTION = "What is the capital of France?"
 REPLY = ("The capital of France is Paris. It is a lovely city on the river Seine, with many old bridges and "
          "wide streets.")
@@ -91,7 +92,7 @@ class PipedTalk:
         self.lines: list[str] = []
         self.ready = threading.Event()
         self.process = subprocess.Popen(talk_command(server, self.transcript, *extra), stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, env={**os.environ, **KEY}, cwd=REPO)
+                                        stderr=subprocess.PIPE, env={**os.environ, **KEY, **DEBUG_LOG}, cwd=REPO)
         for stream in (self.process.stdout, self.process.stderr):
             threading.Thread(target=self._read, args=(stream,), daemon=True).start()
 
@@ -101,6 +102,12 @@ class PipedTalk:
             self.lines.append(line)
             if line.startswith("listening:"):
                 self.ready.set()
+
+    def output(self) -> str:
+        """What talk printed, then the words its recognizer heard (talk.log), for a failing test to show."""
+        log = Path(os.environ["VOICECHAT_HOME"]) / "data" / "logs" / "talk.log"
+        heard = [line for line in log.read_text().splitlines() if "voicechat." in line] if log.exists() else []
+        return "\n".join([*self.lines, "--- talk.log ---", *heard[-60:]])
 
     def wait_ready(self) -> None:
         assert self.ready.wait(READY_TIMEOUT), "\n".join(self.lines)
@@ -152,7 +159,7 @@ def test_one_spoken_question_is_one_turn_and_its_reply_is_heard_whole(  # type: 
     turns, heard = one_question(rig, talk, speech, tmp_path)
     how = signal.SIGTERM if echo_db is None else signal.SIGINT
     code, took = talk.end(how)
-    output = "\n".join(talk.lines)
+    output = talk.output()
 
     assert len(turns) == 1, f"echo at {echo_db} dB made extra turns: {[t['user'] for t in turns]}\n{output}"
     assert word_error_rate(QUESTION, str(turns[0]["user"])) <= QUESTION_WER
@@ -180,7 +187,7 @@ def test_the_reply_is_cut_by_a_real_interruption_with_echo_present(  # type: ign
     time.sleep(3.0)
     monitor.stop(tmp_path / "speakers.wav")
     talk.end(signal.SIGINT)
-    output = "\n".join(talk.lines)
+    output = talk.output()
 
     assert len(turns) >= 2, output
     first, second = turns[0], turns[1]

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from voicechat.config.models import Character
     from voicechat.conversation_log import ConversationLog
     from voicechat.events import TextDelta
+    from voicechat.live.barge_in import BargeInCheck
     from voicechat.live.echo import EchoGuard
     from voicechat.live.listener import RealtimeListener
     from voicechat.live.playback import Playback
@@ -104,6 +105,7 @@ class Session:
     _last_voice_at: float = 0.0
     _speculator: Speculator | None = None
     echo_guard: EchoGuard | None = None  # on open speakers: a transcript of the reply's own words is no turn
+    barge_check: BargeInCheck | None = None  # on open speakers: voice ducks the reply, words not its own cut it
     _finished: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def __aenter__(self) -> Session:
@@ -169,6 +171,8 @@ class Session:
 
     async def interrupt(self) -> None:
         """Stop the reply in flight, if any: cancel its work, silence playback."""
+        if self.barge_check is not None:
+            self.barge_check.clear()
         if self.replying:
             assert self._turn is not None
             self._turn.cancel()
@@ -214,11 +218,20 @@ class Session:
             await self._handle(await self.listener.events.get())
 
     async def _handle(self, event: Heard) -> None:
+        log.debug("heard %s %r (replying: %s)", event.kind.value, event.text, self.replying)
         if self._is_echo(event):
+            log.info("taken as the reply's echo: %r", event.text)
             return
         self.emit(event)
+        check = self.barge_check if self.options.barge_in and self.replying else None
         if event.kind is HeardKind.STARTED and self.options.barge_in:
-            await self.interrupt()
+            if check is not None:
+                check.started()
+            else:
+                await self.interrupt()
+        elif event.kind in (HeardKind.UPDATE, HeardKind.STABLE) and check is not None and check.pending:
+            if check.heard(event.text, self._played()):
+                await self.interrupt()
         elif event.kind is HeardKind.FINAL and event.text:
             await self.interrupt()
             self._turn = asyncio.create_task(self._run_turn(event))
@@ -227,8 +240,11 @@ class Session:
         """A final transcript made of the reply's own words as it plays: its echo, not a turn (live/echo.py)."""
         if self.echo_guard is None or self.playback is None:
             return False
-        played = [item.sentence.text for item in self.playback.progress if item.played > 0]  # whole sentences
-        return self.echo_guard.hears_echo(event, self.replying, played)
+        return self.echo_guard.hears_echo(event, self.replying, self._played())
+
+    def _played(self) -> list[str]:
+        """The sentences of this reply that have begun to play, whole."""
+        return [item.sentence.text for item in self.playback.progress if item.played > 0] if self.playback else []
 
     async def _run_turn(self, final: Heard, greeting: bool = False) -> None:
         speech_end = min(self._last_voice_at or final.timestamp, final.timestamp)
@@ -248,6 +264,8 @@ class Session:
         except Exception as failure:  # any stage: the turn ends with its error, the conversation goes on
             log.warning("turn %d failed", turn.index, exc_info=True)
             turn.fail(_describe(failure))
+        if self.barge_check is not None:
+            self.barge_check.clear()  # the reply ended while it was ducked
         spoken = tuple(self.playback.spoken()) if self.playback is not None else ()
         if turn.interrupted and self.playback is not None:
             self.conversation.keep_only_spoken(spoken)

@@ -140,6 +140,12 @@ QUEUED_SECONDS = 0.1  # audio held ahead of PortAudio's buffer, so a busy event 
 STALL_SECONDS = 3.0  # PortAudio asked for no audio this long: the output has stopped
 
 
+def _scaled(block: bytes, gain: float) -> bytes:
+    import numpy as np
+
+    return (np.frombuffer(block, dtype=np.int16) * gain).astype(np.int16).tobytes()
+
+
 class SpeakerSink:
     """Plays on an output device through sounddevice.
 
@@ -159,6 +165,11 @@ class SpeakerSink:
         self._room = threading.Condition()
         self._resample: Any = None
         self._last_fill = 0.0
+        self.gain = 1.0  # set from the event loop, read by PortAudio's thread
+
+    def duck(self, gain: float) -> None:
+        """Play at `gain` (1.0: full volume) from the next block on: a reply giving way to a voice."""
+        self.gain = gain
 
     def _open(self, sample_rate: int) -> None:
         import sounddevice
@@ -189,6 +200,8 @@ class SpeakerSink:
             del self._queue[:size]
             self._room.notify_all()
         block += bytes(size - len(block))
+        if self.gain != 1.0:
+            block = _scaled(block, self.gain)
         outdata[:] = block
         if self.played is not None:
             self._publish(block, timing, bool(status.output_underflow))

@@ -76,7 +76,7 @@ def _canceller(played: PlayedAudio | None) -> EchoCanceller | None:
         return None
     from voicechat.live.echo import EchoCanceller
 
-    return EchoCanceller(played)
+    return EchoCanceller(played, mute_while_learning=False)  # the barge-in check judges what leaks meanwhile
 
 
 @contextlib.contextmanager
@@ -129,13 +129,15 @@ def _exit_now(code: int) -> None:
 def _library_logs_to_file() -> None:
     """RealtimeSTT and friends log (and let threads die) with tracebacks: keep those in a file, not the terminal."""
     import logging
+    import os
     import threading
 
     from voicechat import paths
 
     folder = paths.user_data_dir() / "logs"
     folder.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(filename=folder / "talk.log", level=logging.WARNING,
+    level = os.environ.get("VOICECHAT_LOG_LEVEL", "WARNING").upper()  # DEBUG: every word heard, and why
+    logging.basicConfig(filename=folder / "talk.log", level=getattr(logging, level, logging.WARNING),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     threading.excepthook = lambda failure: logging.getLogger("voicechat.threads").error(
         "thread %s died", failure.thread.name if failure.thread else "?",
@@ -173,9 +175,13 @@ async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_fact
                             options=_options(talk, cancelling_echo),
                             resume=talk.resume, greet=talk.greet)
     if cancelling_echo:
+        from voicechat.audio.sinks import SpeakerSink
+        from voicechat.live.barge_in import BargeInCheck
         from voicechat.live.echo import EchoGuard
 
         session.echo_guard = EchoGuard()  # the second line, behind the canceller
+        if isinstance(sink, SpeakerSink):
+            session.barge_check = BargeInCheck(session.echo_guard, sink.duck)
     try:
         failed = await (_scripted(session, talk) if talk.inputs else _live(session, microphone))
     except BaseException:

@@ -201,10 +201,12 @@ class EchoCanceller:
     """16 kHz int16 microphone audio in, the same with the speakers' echo removed out (one thread only).
 
     Until AEC3 has heard LEARN_SECONDS of the speakers (the first reply of a session, or its greeting),
-    the microphone is muted while they play: its echo would pass and read as the user speaking.
+    its echo passes. With `mute_while_learning` the microphone is muted while they play then; without, what
+    passes is left to the checks on the words heard (live/barge_in.py, EchoGuard), so that the user can cut
+    the first reply short too.
     """
 
-    def __init__(self, played: PlayedAudio) -> None:
+    def __init__(self, played: PlayedAudio, mute_while_learning: bool = True) -> None:
         from pywebrtc_audio import AudioProcessor
 
         self.played = played
@@ -214,6 +216,7 @@ class EchoCanceller:
         self.frames = 0
         self.cpu = 0.0
         self.learned = 0.0  # seconds of played sound AEC3 has had
+        self.mute_while_learning = mute_while_learning
         self._gate = ResidueGate()
 
     @property
@@ -241,17 +244,19 @@ class EchoCanceller:
         self.frames += usable // AEC_FRAME
         learning = self.learning
         if learning:
-            clean = self._mute_while_playing(clean, far)
+            clean = self._count_learning(clean, far)
         if not self._gate.passes(near, far, clean, learning):
             clean = np.zeros_like(clean)
         return bytes(clean.tobytes())
 
-    def _mute_while_playing(self, clean: npt.NDArray[np.int16], far: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
+    def _count_learning(self, clean: npt.NDArray[np.int16], far: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
         import numpy as np
 
         frames = far.reshape(-1, AEC_FRAME).astype(np.float32) / 32768
         playing = (frames * frames).mean(axis=1) > PLAYING_LEVEL
         self.learned += playing.sum() * AEC_FRAME / RATE
+        if not self.mute_while_learning:
+            return clean
         muted = clean.reshape(-1, AEC_FRAME).copy()
         muted[playing] = 0
         return muted.reshape(-1)
