@@ -1,6 +1,7 @@
 """`talk` on open speakers: the echo canceller on the PulseAudio device rig (scripts/audio-rig, as root).
 
-    .venv/bin/python bench/echo.py [--levels -6 -12 -18 -24] [--replies 10] [--barge-ins 5] [--skip-talk]
+    .venv/bin/python bench/echo.py [--levels -6 -12 -18 -24] [--replies 10] [--barge-ins 5]
+                                   [--skip-talk] [--only-barge-in]
 
 (a) ERLE: a Piper reply played through SpeakerSink (publishing its reference) with the room's echo at each
     level, the microphone read through MicrophoneSource with the canceller. Echo return loss enhancement =
@@ -13,7 +14,8 @@
     question after another with the echo at each level; a reply cut while nobody spoke, or a turn nobody
     asked for, is a self-interruption.
 (d) barge-in with echo: during a long reply (echo at -12 dB), "Stop. Tell me about Mars instead." is played
-    into the microphone; from the onset of that speech to the moment the speakers fall silent.
+    into the microphone; from the onset of that speech to the moment the speakers fall silent, and to the
+    moment they play 8 dB quieter (the reply turned down while its words are checked).
 """
 
 from __future__ import annotations
@@ -194,7 +196,8 @@ def _speech_onset(path: Path) -> float:
 
 def bench_barge_in(rig: AudioRig, count: int, question: Path, interruption: Path) -> list[float]:
     rig.echo(-12)
-    reactions = []
+    reactions: list[float] = []
+    turned_down: list[float] = []  # on open speakers a voice first turns the reply down (live/barge_in.py)
     onset = _speech_onset(interruption)
     with SSEServer() as server, tempfile.TemporaryDirectory() as folder:
         server.queue(*(Script.reply(REPLY) for _ in range(20 * count)))
@@ -208,8 +211,11 @@ def bench_barge_in(rig: AudioRig, count: int, question: Path, interruption: Path
             started = time.monotonic()
             rig.speak_and_wait(interruption)
             silent = monitor.silent_from(started + onset)
+            down = monitor.turned_down_from(started + onset)
             if silent is not None:
                 reactions.append(silent - (started + onset))
+            if down is not None:
+                turned_down.append(down - (started + onset))
         monitor.stop(Path(folder) / "speakers.wav")
         process.send_signal(2)
         process.wait(timeout=30)
@@ -217,6 +223,9 @@ def bench_barge_in(rig: AudioRig, count: int, question: Path, interruption: Path
     print(f"barge-in with echo at -12 dB: {len(reactions)} of {count} replies fell silent, {cut} turns cut; "
           f"speech onset -> silence median {1000 * statistics.median(reactions):.0f} ms, "
           f"max {1000 * max(reactions):.0f} ms" if reactions else "barge-in: no reply fell silent", flush=True)
+    if turned_down:
+        print(f"  speech onset -> reply turned down (8 dB or more) median {1000 * statistics.median(turned_down):.0f} "
+              f"ms, max {1000 * max(turned_down):.0f} ms ({len(turned_down)} of {count})", flush=True)
     return reactions
 
 
@@ -227,6 +236,7 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=10)
     parser.add_argument("--barge-ins", type=int, default=5)
     parser.add_argument("--skip-talk", action="store_true", help="only (a) and (b): no talk process")
+    parser.add_argument("--only-barge-in", action="store_true", help="only (d)")
     args = parser.parse_args()
     # A private set of rig devices, so that tests running beside the benchmark do not change its echo.
     problem = rig_problem(PREFIX)
@@ -239,9 +249,11 @@ def main() -> None:
         reply = synthesize_wav(REPLY, Path(folder) / "reply.wav")
         question = synthesize_wav(QUESTION, Path(folder) / "question.wav")
         interruption = synthesize_wav(INTERRUPTION, Path(folder) / "interruption.wav")
-        bench_erle(rig, args.levels, reply, args.repeats)
-        if not args.skip_talk:
+        if not args.only_barge_in:
+            bench_erle(rig, args.levels, reply, args.repeats)
+        if not args.skip_talk and not args.only_barge_in:
             bench_self_interruptions(rig, args.levels, args.replies, question)
+        if not args.skip_talk:
             bench_barge_in(rig, args.barge_ins, question, interruption)
     rig.echo(None)
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", flush=True)

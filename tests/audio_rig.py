@@ -50,6 +50,7 @@ class SpeakerMonitor:
     def __init__(self, source: str = "spk.monitor") -> None:
         self.pcm = bytearray()
         self.loud: list[tuple[float, bool]] = []  # (monotonic time the block was read, louder than -45 dBFS)
+        self.levels: list[tuple[float, float]] = []  # (the same time, the block's level in dBFS)
         self._process = subprocess.Popen(
             ["parec", "-d", source, f"--rate={RECORD_RATE}", "--channels=1", "--format=s16le",
              "--latency-msec=20"], stdout=subprocess.PIPE)
@@ -63,7 +64,9 @@ class SpeakerMonitor:
         while block := self._process.stdout.read(2 * self.BLOCK):
             samples = np.frombuffer(block, dtype=np.int16).astype(np.float32) / 32768
             self.pcm += block
-            self.loud.append((time.monotonic(), float(np.sqrt(np.mean(samples * samples))) > 10 ** (-45 / 20)))
+            rms, now = float(np.sqrt(np.mean(samples * samples))), time.monotonic()
+            self.loud.append((now, rms > 10 ** (-45 / 20)))
+            self.levels.append((now, 20 * float(np.log10(rms + 1e-9))))
 
     def wait_for_sound(self, timeout: float) -> float | None:
         """The moment the speakers first played something (after this call), or None."""
@@ -88,6 +91,21 @@ class SpeakerMonitor:
                 run_start = moment
             elif moment - run_start >= quiet:
                 return run_start
+        return None
+
+    def turned_down_from(self, after: float, drop: float = 8.0, before: float = 1.0) -> float | None:
+        """The first moment after `after` when the speakers played `drop` dB under their median level of the
+        `before` seconds until then (over 60 ms: a pause between words is shorter than that), or None."""
+        import statistics
+
+        playing = [db for moment, db in self.levels if after - before <= moment < after and db > -45]
+        if not playing:
+            return None
+        limit = statistics.median(playing) - drop
+        later = [(moment, db) for moment, db in self.levels if moment >= after]
+        for index in range(len(later) - 2):
+            if all(db < limit for _, db in later[index : index + 3]):
+                return later[index][0]
         return None
 
     def stop(self, target: Path) -> Path:

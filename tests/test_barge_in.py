@@ -72,10 +72,10 @@ def test_words_that_are_not_the_replys_cut_it_before_the_final_transcript() -> N
             hear(listener, "Where is it", HeardKind.FINAL)
             await asyncio.sleep(1.0)
             hear(listener, "", HeardKind.STARTED)
-            hear(listener, "stop", HeardKind.UPDATE)  # one word is not judged yet
+            hear(listener, "mars", HeardKind.UPDATE)  # one word is not judged yet
             await asyncio.sleep(0.1)
             assert session.replying
-            hear(listener, "stop tell me about mars", HeardKind.UPDATE)
+            hear(listener, "mars please", HeardKind.UPDATE)
             assert await session.wait_for_turns(1, timeout=10)
 
     asyncio.run(asyncio.wait_for(go(), 30))
@@ -88,6 +88,38 @@ def test_words_that_are_not_the_replys_cut_it_before_the_final_transcript() -> N
 def test_with_headphones_voice_cuts_the_reply_at_once() -> None:
     session, listener, sink, gains, events = open_speakers_session()
     session.barge_check = None
+
+    async def go() -> None:
+        async with session:
+            hear(listener, "Where is it", HeardKind.FINAL)
+            await asyncio.sleep(0.5)
+            hear(listener, "", HeardKind.STARTED)
+            assert await session.wait_for_turns(1, timeout=10)
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+    assert finished(events)[0].interrupted and sink.interrupts == 1 and gains == []
+
+
+def test_a_cut_in_word_alone_stops_the_reply_unless_the_reply_said_it() -> None:
+    guard = EchoGuard()
+    gains: list[float] = []
+
+    async def go() -> tuple[bool, bool, bool]:
+        check = BargeInCheck(guard, gains.append)
+        check.started()
+        said_by_reply = check.heard("Wait.", ["Wait for the bell, then go."])
+        check.started()
+        hallucinated = check.heard("Okay.", ["The capital of France is Paris."])
+        cut_in = check.heard("Stop.", ["The capital of France is Paris."])
+        return said_by_reply, hallucinated, cut_in
+
+    assert asyncio.run(go()) == (False, False, True)
+
+
+def test_a_voice_louder_than_any_echo_cuts_the_reply_without_waiting_for_words() -> None:
+    session, listener, sink, gains, events = open_speakers_session()
+    assert session.barge_check is not None
+    session.barge_check.louder_than_echo = lambda: True
 
     async def go() -> None:
         async with session:

@@ -196,3 +196,20 @@ def test_doctor_says_which_mode_talk_uses_on_speakers(monkeypatch) -> None:  # t
     fallback = check_echo_mode()
     assert not fallback.ok and not fallback.required
     assert fallback.detail.startswith("half duplex") and "pywebrtc-audio" in fallback.fix
+
+
+def test_residue_gate_tells_residue_from_a_voice_louder_than_any_echo() -> None:
+    from voicechat.live.echo import ResidueGate
+
+    rng = np.random.default_rng(3)
+
+    def noise(db: float) -> np.ndarray:
+        return (rng.standard_normal(160) * 32768 * 10 ** (db / 20)).clip(-32768, 32767).astype(np.int16)
+
+    gate = ResidueGate()
+    for _ in range(50):  # learning: the echo arrives 12 dB under what plays
+        assert gate.passes(noise(-22), noise(-10), noise(-22), learning=True)
+    residue, echo_loud, voice = noise(-40), noise(-20), noise(-12)
+    assert not gate.passes(noise(-22), noise(-10), residue, learning=False) and not gate.over_echo
+    assert gate.passes(noise(-20), noise(-10), echo_loud, learning=False) and not gate.over_echo
+    assert gate.passes(noise(-12), noise(-10), voice, learning=False) and gate.over_echo

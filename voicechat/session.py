@@ -225,9 +225,7 @@ class Session:
         self.emit(event)
         check = self.barge_check if self.options.barge_in and self.replying else None
         if event.kind is HeardKind.STARTED and self.options.barge_in:
-            if check is not None:
-                check.started()
-            else:
+            if check is None or check.started():
                 await self.interrupt()
         elif event.kind in (HeardKind.UPDATE, HeardKind.STABLE) and check is not None and check.pending:
             if check.heard(event.text, self._played()):

@@ -160,6 +160,7 @@ def _db(samples: npt.NDArray[np.int16]) -> float:
 ECHO_WINDOW_BLOCKS = 12  # the reference blocks (about 0.4 s) whose echo may still be arriving
 PLAYING_DB = -45.0  # the reference is this loud: the speakers are playing
 RESIDUE_MARGIN = 10.0  # dB under the echo expected of what plays: what AEC3 left of it, not a voice
+OVER_ECHO_MARGIN = 6.0  # dB over the whole echo expected of what plays: even uncancelled echo is not this loud
 
 
 class ResidueGate:
@@ -175,6 +176,7 @@ class ResidueGate:
 
         self._far: deque[float] = deque(maxlen=ECHO_WINDOW_BLOCKS)
         self._gains: list[float] = []
+        self.over_echo = False  # the last block was louder than its echo could be: a voice over the reply
 
     def passes(self, near: npt.NDArray[np.int16], far: npt.NDArray[np.int16], clean: npt.NDArray[np.int16],
                learning: bool) -> bool:
@@ -182,6 +184,7 @@ class ResidueGate:
 
         self._far.append(_db(far))
         playing = max(self._far)
+        self.over_echo = False
         if playing < PLAYING_DB:
             return True
         if learning:
@@ -190,7 +193,9 @@ class ResidueGate:
         if not self._gains:
             return True
         expected = playing + statistics.median(self._gains)
-        return _db(clean) >= expected - RESIDUE_MARGIN
+        level = _db(clean)
+        self.over_echo = level >= expected + OVER_ECHO_MARGIN
+        return level >= expected - RESIDUE_MARGIN
 
 
 LEARN_SECONDS = 5.0  # AEC3 needs this much played speech to learn the room; it lets echo through until then
@@ -216,6 +221,7 @@ class EchoCanceller:
         self.frames = 0
         self.cpu = 0.0
         self.learned = 0.0  # seconds of played sound AEC3 has had
+        self.voice_over_echo_at = float("-inf")  # monotonic time of the latest block louder than any echo
         self.mute_while_learning = mute_while_learning
         self._gate = ResidueGate()
 
@@ -247,7 +253,16 @@ class EchoCanceller:
             clean = self._count_learning(clean, far)
         if not self._gate.passes(near, far, clean, learning):
             clean = np.zeros_like(clean)
+        elif self._gate.over_echo:
+            self.voice_over_echo_at = time.monotonic()
         return bytes(clean.tobytes())
+
+    def heard_voice_over_echo(self, within: float = 0.5) -> bool:
+        """Whether, in the last `within` seconds, the microphone heard a sound louder than the reply's echo
+        could be (read from another thread: a float, written whole)."""
+        import time
+
+        return time.monotonic() - self.voice_over_echo_at <= within
 
     def _count_learning(self, clean: npt.NDArray[np.int16], far: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
         import numpy as np
