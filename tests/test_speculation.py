@@ -177,3 +177,37 @@ def test_speaking_on_cancels_the_guess(server: SSEServer, tmp_path: Path) -> Non
     assert turn.metrics.speculation == ""  # nothing was guessed any more when the turn began
     assert len(server.requests) == 2
     assert [e.user for e in conversation.history] == ["What time is it?"]  # type: ignore[attr-defined]
+
+
+def test_the_live_listener_guesses_at_the_pause_before_the_final_transcript(make_speech) -> None:  # type: ignore[no-untyped-def]
+    """RealtimeSTT makes no live text in a pause, so the guess is the latest live text, given as the pause
+    starts; a question spoken whole is guessed right, and earlier than its final transcript comes."""
+    from tests.conftest import bundled_whisper_dir
+    from voicechat.config.models import Profile
+    from voicechat.live.listener import RealtimeListener, listener_settings
+    from voicechat.live.sources import RealTimePacer, read_speech_file, silence, split_frames
+
+    question = read_speech_file(make_speech("What is the capital of France?", "q.wav"))
+    guesses: list[tuple[float, str]] = []
+
+    async def run() -> Heard:
+        listener = RealtimeListener(listener_settings(Profile().stt, bundled_whisper_dir()))
+        listener.on_quiet = lambda text: guesses.append((time.monotonic(), text))
+        await listener.start()
+        pacer = RealTimePacer()
+        try:
+            for block in split_frames(silence(0.5) + question + silence(6.0)):
+                listener.feed(block)
+                await pacer.wait(len(block) / 32000)
+            while True:
+                event = await asyncio.wait_for(listener.events.get(), 30)
+                if event.kind is HeardKind.FINAL and event.text:
+                    return event
+        finally:
+            await listener.stop()
+
+    final = asyncio.run(run())
+    assert guesses, "no guess was made in the pause"
+    at, text = guesses[0]
+    assert same_words(text, final.text), (text, final.text)
+    assert at < final.timestamp

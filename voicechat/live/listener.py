@@ -86,6 +86,7 @@ class RealtimeListener:
         self.on_voice: Callable[[], None] | None = None
         self._pause_at = 0.0  # time.monotonic() of the latest pause's start
         self._last_live_at = 0.0  # and of the latest live text
+        self._live_text = ""  # the latest live text of this recording
 
     def _post(self, kind: HeardKind) -> Callable[..., None]:
         def post(text: str = "", *_: Any) -> None:
@@ -133,6 +134,7 @@ class RealtimeListener:
         )
 
     def _on_speech_start(self, *_: Any) -> None:
+        self._live_text = ""
         if self._turns is not None:
             self._turns.turn_ended()  # a new recording: the last one's words no longer count
         self._post(HeardKind.STARTED)()
@@ -149,6 +151,7 @@ class RealtimeListener:
                     self._report_quiet(str(text or "").strip())
             if kind is HeardKind.UPDATE:  # STABLE follows each UPDATE: one per transcription
                 self._last_live_at = time.monotonic()
+                self._live_text = str(text or "").strip()
             post(text)
 
         return on_text
@@ -159,6 +162,8 @@ class RealtimeListener:
             with self._recent_lock:
                 recent = b"".join(self._recent)
             self._turns.pause_started(recent)
+            # RealtimeSTT makes no live text in a pause: the latest one is the guess at the final transcript
+            self._report_quiet(self._live_text)
 
     def _on_pause_end(self, *_: Any) -> None:
         if self._turns is not None:
