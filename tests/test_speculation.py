@@ -207,7 +207,6 @@ def test_the_live_listener_guesses_at_the_pause_before_the_final_transcript(make
             await listener.stop()
 
     final = asyncio.run(run())
-    assert guesses, "no guess was made in the pause"
-    at, text = guesses[0]
-    assert same_words(text, final.text), (text, final.text)
-    assert at < final.timestamp
+    before = [(at, text) for at, text in guesses if at < final.timestamp]
+    assert before, f"no guess was made in a pause before the final transcript: {guesses}"
+    assert same_words(before[-1][1], final.text), (guesses, final.text)  # a short pause may guess early too

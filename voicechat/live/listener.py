@@ -28,7 +28,9 @@ from voicechat.live.turns import SMART_TURN_SECONDS, EndOfTurn, TurnDecision, Tu
 
 if TYPE_CHECKING:
     from voicechat.config.models import STTSettings
+    from voicechat.live.pause_guess import PauseGuesser
 
+log = logging.getLogger("voicechat.listener")
 RECENT_FRAMES = SMART_TURN_SECONDS * STT_RATE // FRAME_SAMPLES  # the audio Smart Turn looks at
 # RealtimeSTT logs to "realtimestt" (which does not propagate), "RealtimeSTT.*", and from some modules to
 # the root logger: the start watches all three, and takes only records of RealtimeSTT's own code.
@@ -86,7 +88,9 @@ class RealtimeListener:
         self.on_voice: Callable[[], None] | None = None
         self._pause_at = 0.0  # time.monotonic() of the latest pause's start
         self._last_live_at = 0.0  # and of the latest live text
-        self._live_text = ""  # the latest live text of this recording
+        self._guesser: PauseGuesser | None = None  # with speculation: the words so far, as a pause starts
+        self._resumed_at = 0.0  # when the user last spoke on after a pause
+        self._finals = 0  # final transcripts so far
 
     def _post(self, kind: HeardKind) -> Callable[..., None]:
         def post(text: str = "", *_: Any) -> None:
@@ -134,7 +138,6 @@ class RealtimeListener:
         )
 
     def _on_speech_start(self, *_: Any) -> None:
-        self._live_text = ""
         if self._turns is not None:
             self._turns.turn_ended()  # a new recording: the last one's words no longer count
         self._post(HeardKind.STARTED)()
@@ -151,7 +154,6 @@ class RealtimeListener:
                     self._report_quiet(str(text or "").strip())
             if kind is HeardKind.UPDATE:  # STABLE follows each UPDATE: one per transcription
                 self._last_live_at = time.monotonic()
-                self._live_text = str(text or "").strip()
             post(text)
 
         return on_text
@@ -162,14 +164,30 @@ class RealtimeListener:
             with self._recent_lock:
                 recent = b"".join(self._recent)
             self._turns.pause_started(recent)
-            # RealtimeSTT makes no live text in a pause: the latest one is the guess at the final transcript
-            self._report_quiet(self._live_text)
+            if self._guesser is not None:  # RealtimeSTT makes no live text in a pause: transcribe it here
+                self._guesser.guess(recent, self._guess_delivery())
+
+    def _guess_delivery(self) -> Callable[[str], None]:
+        """Where the guess for this pause goes: to on_quiet, unless by then the user spoke on, another pause
+        began, or the final transcript already came (the turn's own request is out)."""
+        pause, finals = self._pause_at, self._finals
+
+        def deliver(text: str) -> None:
+            from voicechat.live.turns import words_trail
+
+            current = self._pause_at == pause and self._finals == finals and self._resumed_at < pause
+            log.debug("pause guess %r (%s)", text, "offered" if current else "too late")
+            if text and current and not self._held and not words_trail(text):
+                self._call_soon(self.on_quiet, text)
+
+        return deliver
 
     def _on_pause_end(self, *_: Any) -> None:
         if self._turns is not None:
             was_pause = self._turns.in_pause
             self._turns.speech_resumed()
             if was_pause and self._recorder is not None and self._recorder.is_recording:
+                self._resumed_at = time.monotonic()
                 self._call_soon(self.on_voice)  # the same recording goes on: the user did not finish
 
     def _report_quiet(self, text: str) -> None:
@@ -201,6 +219,17 @@ class RealtimeListener:
             model.warm_up()
         return EndOfTurn(turns, self._set_wait, model, self._on_decision)
 
+    def _make_guesser(self) -> PauseGuesser | None:
+        """Only when someone takes the guesses (speculation sets on_quiet before the listener starts)."""
+        if self.on_quiet is None:
+            return None
+        from voicechat.live.pause_guess import PauseGuesser
+        from voicechat.stt.faster_whisper import _compute_type, _device
+
+        device = _device(self.settings.device)
+        return PauseGuesser(self.settings.model_dir, self.settings.language, device,
+                            _compute_type(self.settings.compute_type, device))
+
     def hold_turn(self) -> None:
         """No pause ends the turn until release_turn(): a scripted file is heard whole, however it pauses."""
         self._held = True
@@ -220,6 +249,7 @@ class RealtimeListener:
 
             smart_turn_path()  # a missing model fails here, before anything starts
         making_turns = asyncio.ensure_future(asyncio.to_thread(self._make_turns))
+        making_guesser = asyncio.ensure_future(asyncio.to_thread(self._make_guesser))
         errors = _FirstError()
         for name in REALTIMESTT_LOGGERS:  # its own only: another connection's errors are not this recognizer's
             logging.getLogger(name).addHandler(errors)
@@ -244,6 +274,7 @@ class RealtimeListener:
             )
         self._recorder = construct.result()
         self._turns = await making_turns
+        self._guesser = await making_guesser
         if self._held:
             self._turns.hold()
         self._reader = threading.Thread(target=self._read_finals, name="voicechat-stt", daemon=True)
@@ -276,6 +307,7 @@ class RealtimeListener:
         while not self._stopping.is_set():
             text = self._recorder.text()
             if text and text.strip():
+                self._finals += 1
                 post_final(text)
 
     def feed(self, pcm: bytes) -> None:
