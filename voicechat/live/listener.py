@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voicechat.listener")
 RECENT_FRAMES = SMART_TURN_SECONDS * STT_RATE // FRAME_SAMPLES  # the audio Smart Turn looks at
+PREROLL_FRAMES = STT_RATE // FRAME_SAMPLES  # 1 s: voice activity is detected a little after the voice starts
+UTTERANCE_FRAMES = 30 * STT_RATE // FRAME_SAMPLES  # the pause guess transcribes at most the last 30 s
 # RealtimeSTT logs to "realtimestt" (which does not propagate), "RealtimeSTT.*", and from some modules to
 # the root logger: the start watches all three, and takes only records of RealtimeSTT's own code.
 REALTIMESTT_LOGGERS = ("", "realtimestt", "RealtimeSTT")
@@ -90,6 +92,7 @@ class RealtimeListener:
         self._last_live_at = 0.0  # and of the latest live text
         self._guesser: PauseGuesser | None = None  # with speculation: the words so far, as a pause starts
         self._resumed_at = 0.0  # when the user last spoke on after a pause
+        self._utterance: deque[bytes] = deque(maxlen=UTTERANCE_FRAMES)  # what the pause guess transcribes
         self._finals = 0  # final transcripts so far
 
     def _post(self, kind: HeardKind) -> Callable[..., None]:
@@ -138,6 +141,8 @@ class RealtimeListener:
         )
 
     def _on_speech_start(self, *_: Any) -> None:
+        with self._recent_lock:  # this utterance's audio, from a little before the voice was detected
+            self._utterance = deque(list(self._recent)[-PREROLL_FRAMES:], maxlen=UTTERANCE_FRAMES)
         if self._turns is not None:
             self._turns.turn_ended()  # a new recording: the last one's words no longer count
         self._post(HeardKind.STARTED)()
@@ -165,7 +170,9 @@ class RealtimeListener:
                 recent = b"".join(self._recent)
             self._turns.pause_started(recent)
             if self._guesser is not None:  # RealtimeSTT makes no live text in a pause: transcribe it here
-                self._guesser.guess(recent, self._guess_delivery())
+                with self._recent_lock:
+                    utterance = b"".join(self._utterance)
+                self._guesser.guess(utterance, self._guess_delivery())
 
     def _guess_delivery(self) -> Callable[[str], None]:
         """Where the guess for this pause goes: to on_quiet, unless by then the user spoke on, another pause
@@ -314,6 +321,7 @@ class RealtimeListener:
         """16 kHz mono int16 audio, at real-time pace (RealtimeSTT's VAD counts on it)."""
         with self._recent_lock:
             self._recent.append(pcm)
+            self._utterance.append(pcm)
         self._recorder.feed_audio(pcm, STT_RATE)
 
     async def stop(self) -> None:

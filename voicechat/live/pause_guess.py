@@ -1,10 +1,10 @@
 """The words of an utterance so far, transcribed as a pause starts: the guess a speculative reply starts from.
 
 RealtimeSTT makes no live text during a pause, and its live text lags the voice, so the latest live text
-often misses the last words ("What is the capital of"). When a pause starts, the audio Smart Turn is
-given (the last 8 s) is transcribed here, in this process, by a second copy of the same small model on
-one thread, while RealtimeSTT's worker makes the final transcript. One guess at a time; a pause that
-ended before its guess came gets none.
+often misses the last words ("What is the capital of"). When a pause starts, the utterance's audio (from
+a second before its voice was detected) is transcribed here, in this process, by a second copy of the
+same small model on one thread, while RealtimeSTT's worker makes the final transcript. One guess at a
+time; a pause that ended before its guess came gets none.
 """
 
 from __future__ import annotations
