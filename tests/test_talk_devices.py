@@ -41,12 +41,10 @@ MARS = "Mars is a cold red planet."
 READY_TIMEOUT = 180  # the recognizer loads in 15-25 s on a busy 2-core machine
 STOP_WITHIN = 2.0  # the issue's bound for Ctrl+C / SIGTERM: a stopped conversation, not a hang
 QUESTION_WER = 0.4  # tiny.en through the devices: two words of six may slip ("But what is capital of France?")
-# Open issue 11: replies are still cut by what the canceller leaves of their echo, 1-6 of 10 per level on
-# this rig (docs/benchmarks.md#talk-on-open-speakers). These cases show it; they pass when it is fixed.
-ECHO_NOT_DONE = pytest.mark.xfail(strict=False, reason="issue 11: self-interruptions on echo are not yet 0")
-# Seen failing and passing on the same commit on the shared 2-core machine (the question not heard at all,
-# 0 turns): kept running so the figure stays visible, not yet a gate. Issue 11 stays open for it.
-RIG_FLAKY = pytest.mark.xfail(strict=False, reason="issue 11: device test not yet stable on the rig (0 turns)")
+# Open issue 11: the interruption cuts the reply, but what the recognizer makes of words spoken over the
+# reply (the canceller's suppression in double talk) is sometimes far from them ("Come eat about Martin
+# Stead."). The case runs and shows it; it passes when that is fixed.
+DOUBLE_TALK = pytest.mark.xfail(strict=False, reason="issue 11: words spoken over a reply are sometimes misheard")
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +146,7 @@ def one_question(rig: AudioRig, talk: PipedTalk, speech: dict[str, Path], tmp_pa
     return records(talk.transcript) or turns, heard
 
 
-@pytest.mark.parametrize("echo_db", [pytest.param(None, marks=RIG_FLAKY),
-                                     *(pytest.param(db, marks=ECHO_NOT_DONE) for db in (-6, -12, -18, -24))])
+@pytest.mark.parametrize("echo_db", [None, -6, -12, -18, -24])
 def test_one_spoken_question_is_one_turn_and_its_reply_is_heard_whole(  # type: ignore[no-untyped-def]
         rig, server, piped, speech, tmp_path: Path, echo_db: int | None) -> None:
     rig.echo(echo_db)
@@ -170,7 +167,7 @@ def test_one_spoken_question_is_one_turn_and_its_reply_is_heard_whole(  # type: 
     assert f"User: {turns[0]['user']}" in talk.lines and "Traceback" not in output
 
 
-@ECHO_NOT_DONE
+@DOUBLE_TALK
 def test_the_reply_is_cut_by_a_real_interruption_with_echo_present(  # type: ignore[no-untyped-def]
         rig, server, piped, speech, tmp_path: Path) -> None:
     rig.echo(-12)
@@ -198,7 +195,6 @@ def test_the_reply_is_cut_by_a_real_interruption_with_echo_present(  # type: ign
     assert len(turns) == 2, f"extra turns: {[t['user'] for t in turns]}"
 
 
-@RIG_FLAKY
 def test_devices_are_chosen_by_name_and_by_index(rig, server, piped, speech, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     rig.echo(None)
     pulse = [name for name, _, _ in devices_of_a_new_process()].index("pulse")
