@@ -2,8 +2,8 @@
 
 A voice louder than the reply's echo could be cuts the reply at once. Otherwise the reply is ducked at once
 (the user hears it give way) and cut only when the live words are not the reply's own; when they are, or
-when no words come, it comes back to full volume. With headphones there is
-no echo, and voice cuts the reply at once.
+when no words come, it comes back to full volume. With headphones there is no echo, and voice cuts the
+reply at once.
 """
 
 from __future__ import annotations
