@@ -38,3 +38,14 @@ def test_appends_to_an_existing_file_and_defaults_to_the_data_dir(tmp_path: Path
         writer.write(TURN)
     assert len(path.read_text().splitlines()) == 2
     assert default_path().parent == voicechat_home / "data" / "transcripts"
+
+
+def test_two_conversations_begun_in_the_same_second_get_files_of_their_own(voicechat_home: Path) -> None:
+    first = default_path()
+    first.parent.mkdir(parents=True)
+    first.write_text("")
+    second = default_path()
+    second.write_text("")
+    third = default_path()
+    assert len({first, second, third}) == 3 and third.parent == first.parent
+    assert all(path.name.startswith("talk-") and path.suffix == ".jsonl" for path in (first, second, third))

@@ -23,8 +23,15 @@ from voicechat.llm.conversation import Turn
 
 
 def default_path() -> Path:
+    """A new file for a new conversation: talk-<time>.jsonl, with -2, -3... when a conversation begun in
+    the same second has that name (the log appends, so two would share one file)."""
+    folder = paths.user_data_dir() / "transcripts"
     stamp = time.strftime("%Y-%m-%dT%H-%M-%S")
-    return paths.user_data_dir() / "transcripts" / f"talk-{stamp}.jsonl"
+    target, count = folder / f"talk-{stamp}.jsonl", 1
+    while target.exists():
+        count += 1
+        target = folder / f"talk-{stamp}-{count}.jsonl"
+    return target
 
 
 def _iso(moment: float) -> str:
