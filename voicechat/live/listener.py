@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import io
 import logging
 import os
@@ -255,6 +256,9 @@ class RealtimeListener:
             from voicechat.live.turns import smart_turn_path
 
             smart_turn_path()  # a missing model fails here, before anything starts
+        # faster_whisper is imported by RealtimeSTT, Smart Turn's features and the pause guess, each in its own
+        # thread: imported here first, or two threads importing it at once can fail with a _DeadlockError
+        await asyncio.to_thread(importlib.import_module, "faster_whisper")
         making_turns = asyncio.ensure_future(asyncio.to_thread(self._make_turns))
         making_guesser = asyncio.ensure_future(asyncio.to_thread(self._make_guesser))
         errors = _FirstError()
