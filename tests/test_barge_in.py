@@ -28,6 +28,19 @@ def hear(listener: FakeListener, text: str, kind: HeardKind) -> None:
     listener.events.put_nowait(Heard(text, kind))
 
 
+def voice_half_a_second_into_the_reply(session: Session, listener: FakeListener) -> None:
+    """A question, then voice (no words) 0.5 s into its reply; returns once the turn has finished."""
+
+    async def go() -> None:
+        async with session:
+            hear(listener, "Where is it", HeardKind.FINAL)
+            await asyncio.sleep(0.5)
+            hear(listener, "", HeardKind.STARTED)
+            assert await session.wait_for_turns(1, timeout=10)
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+
+
 def test_the_replys_own_words_duck_it_and_it_plays_on_whole() -> None:
     session, listener, sink, gains, events = open_speakers_session()
 
@@ -89,14 +102,7 @@ def test_with_headphones_voice_cuts_the_reply_at_once() -> None:
     session, listener, sink, gains, events = open_speakers_session()
     session.barge_check = None
 
-    async def go() -> None:
-        async with session:
-            hear(listener, "Where is it", HeardKind.FINAL)
-            await asyncio.sleep(0.5)
-            hear(listener, "", HeardKind.STARTED)
-            assert await session.wait_for_turns(1, timeout=10)
-
-    asyncio.run(asyncio.wait_for(go(), 30))
+    voice_half_a_second_into_the_reply(session, listener)
     assert finished(events)[0].interrupted and sink.interrupts == 1 and gains == []
 
 
@@ -121,12 +127,5 @@ def test_a_voice_louder_than_any_echo_cuts_the_reply_without_waiting_for_words()
     assert session.barge_check is not None
     session.barge_check.louder_than_echo = lambda: True
 
-    async def go() -> None:
-        async with session:
-            hear(listener, "Where is it", HeardKind.FINAL)
-            await asyncio.sleep(0.5)
-            hear(listener, "", HeardKind.STARTED)
-            assert await session.wait_for_turns(1, timeout=10)
-
-    asyncio.run(asyncio.wait_for(go(), 30))
+    voice_half_a_second_into_the_reply(session, listener)
     assert finished(events)[0].interrupted and sink.interrupts == 1 and gains == []
