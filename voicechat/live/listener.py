@@ -1,9 +1,10 @@
-"""Speech -> TranscriptEvents with RealtimeSTT (faster-whisper + Silero/WebRTC VAD), fed frames we read.
+"""Speech -> Heard events with RealtimeSTT (faster-whisper + Silero/WebRTC VAD), fed frames we read.
 
 We read the microphone ourselves and feed RealtimeSTT (`use_microphone=False`): that gives one path for
-microphones and scripted files, our own device errors, a level meter, and half-duplex gating.
-RealtimeSTT's pitfalls: its constructor hangs when a model cannot load, so paths are checked
-first and the start has a timeout; it writes a log file unless told not to; it wants real-time feeding.
+microphones and scripted files, our own device errors, a level meter, and half-duplex gating. The model
+runs in this process (live/local_whisper.py), not in RealtimeSTT's worker process.
+RealtimeSTT's pitfalls: its constructor hangs when a model cannot load, so paths are checked first and
+the start has a timeout; it writes a log file unless told not to; it wants real-time feeding.
 """
 
 from __future__ import annotations
@@ -29,12 +30,11 @@ from voicechat.live.turns import SMART_TURN_SECONDS, EndOfTurn, TurnDecision, Tu
 
 if TYPE_CHECKING:
     from voicechat.config.models import STTSettings
-    from voicechat.live.pause_guess import PauseGuesser
+    from voicechat.live.local_whisper import LocalWhisper, Result
 
 log = logging.getLogger("voicechat.listener")
 RECENT_FRAMES = SMART_TURN_SECONDS * STT_RATE // FRAME_SAMPLES  # the audio Smart Turn looks at
-PREROLL_FRAMES = STT_RATE // FRAME_SAMPLES  # 1 s: voice activity is detected a little after the voice starts
-UTTERANCE_FRAMES = 30 * STT_RATE // FRAME_SAMPLES  # the pause guess transcribes at most the last 30 s
+MAX_THREADS = 4  # CTranslate2 threads for a tiny model's one transcription at a time: more do not pay
 # RealtimeSTT logs to "realtimestt" (which does not propagate), "RealtimeSTT.*", and from some modules to
 # the root logger: the start watches all three, and takes only records of RealtimeSTT's own code.
 REALTIMESTT_LOGGERS = ("", "realtimestt", "RealtimeSTT")
@@ -43,7 +43,6 @@ REALTIMESTT_LOGGERS = ("", "realtimestt", "RealtimeSTT")
 @dataclass(frozen=True)
 class ListenerSettings:
     model_dir: Path
-    realtime_model_dir: Path
     language: str = "en"
     post_speech_silence: float = 0.45  # "silence" turn detection's wait; "smart": when the signals disagree
     early_transcription: float = 0.02  # start the final transcription this far into the silence
@@ -60,11 +59,11 @@ class ListenerSettings:
 
 
 def listener_settings(stt: STTSettings, model_dir: Path) -> ListenerSettings:
-    """The profile's [stt] table as the live listener's settings (one model for live and final text)."""
+    """The profile's [stt] table as the live listener's settings."""
     turns = TurnSettings(mode=stt.turn_detection, silence=stt.end_of_turn_silence,
                          complete_wait=stt.turn_complete_wait, patience=stt.turn_patience,
                          threshold=stt.turn_threshold)
-    return ListenerSettings(model_dir=model_dir, realtime_model_dir=model_dir, language=stt.language,
+    return ListenerSettings(model_dir=model_dir, language=stt.language,
                             post_speech_silence=stt.end_of_turn_silence, device=stt.device,
                             compute_type=stt.compute_type, beam_size=stt.live_beam_size, turns=turns)
 
@@ -91,9 +90,8 @@ class RealtimeListener:
         self.on_voice: Callable[[], None] | None = None
         self._pause_at = 0.0  # time.monotonic() of the latest pause's start
         self._last_live_at = 0.0  # and of the latest live text
-        self._guesser: PauseGuesser | None = None  # with speculation: the words so far, as a pause starts
+        self._whisper: LocalWhisper | None = None  # the model, in this process, for live and final text
         self._resumed_at = 0.0  # when the user last spoke on after a pause
-        self._utterance: deque[bytes] = deque(maxlen=UTTERANCE_FRAMES)  # what the pause guess transcribes
         self._finals = 0  # final transcripts so far
 
     def _post(self, kind: HeardKind) -> Callable[..., None]:
@@ -108,25 +106,30 @@ class RealtimeListener:
     def _construct(self) -> Any:
         from RealtimeSTT import AudioToTextRecorder
 
-        from voicechat.stt.faster_whisper import _compute_type, _device
+        from voicechat.live.local_whisper import LocalWhisper
+        from voicechat.stt.faster_whisper import _compute_type, _device, usable_cores
 
         turns = self.settings.turn_settings
         device = _device(self.settings.device)
+        compute_type = _compute_type(self.settings.compute_type, device)
         logging.getLogger("realtimestt").setLevel(logging.ERROR)
+        self._whisper = LocalWhisper(self.settings.model_dir, device, compute_type,
+                                     cpu_threads=min(usable_cores(), MAX_THREADS), beam_size=self.settings.beam_size)
         return AudioToTextRecorder(
             model=str(self.settings.model_dir),
-            realtime_model_type=str(self.settings.realtime_model_dir),
             language=self.settings.language,
             device=device,
-            compute_type=_compute_type(self.settings.compute_type, device),
+            compute_type=compute_type,
+            # our model, in this process: no worker process with a second copy, and the early transcription
+            # of each pause (the likely final transcript) reaches the speculative reply
+            transcription_executor=self._transcribe_final,
+            realtime_transcription_executor=self._whisper.live,
             use_microphone=False,
             spinner=False,
             no_log_file=True,
             level=logging.ERROR,
             silero_backend="auto",
             enable_realtime_transcription=True,
-            # one model in memory when live and final transcription use the same one
-            use_main_model_for_realtime=self.settings.model_dir == self.settings.realtime_model_dir,
             # EndOfTurn moves this per pause; the patient wait holds until the first pause is judged
             post_speech_silence_duration=turns.patience if turns.mode == "smart" else turns.silence,
             deactivity_silence_confirmation_duration=self.settings.vad_confirmation,
@@ -137,13 +140,21 @@ class RealtimeListener:
             on_realtime_transcription_stabilized=self._on_live_text(HeardKind.STABLE),
             on_turn_detection_start=self._on_pause,
             on_turn_detection_stop=self._on_pause_end,
-            beam_size=self.settings.beam_size,
-            beam_size_realtime=1,
         )
 
+    def _transcribe_final(self, audio: Any, language: str | None = None, use_prompt: bool = True,
+                          **options: Any) -> Result:
+        """RealtimeSTT's final transcriptions, the early one of each pause included: that one is also the
+        guess a speculative reply starts from."""
+        assert self._whisper is not None
+        in_pause = self._turns is not None and self._turns.in_pause
+        deliver = self._guess_delivery() if in_pause and self.on_quiet is not None else None
+        result = self._whisper.final(audio, language, use_prompt, **options)
+        if deliver is not None:
+            deliver(result.text)
+        return result
+
     def _on_speech_start(self, *_: Any) -> None:
-        with self._recent_lock:  # this utterance's audio, from a little before the voice was detected
-            self._utterance = deque(list(self._recent)[-PREROLL_FRAMES:], maxlen=UTTERANCE_FRAMES)
         if self._turns is not None:
             self._turns.turn_ended()  # a new recording: the last one's words no longer count
         self._post(HeardKind.STARTED)()
@@ -170,10 +181,6 @@ class RealtimeListener:
             with self._recent_lock:
                 recent = b"".join(self._recent)
             self._turns.pause_started(recent)
-            if self._guesser is not None:  # RealtimeSTT makes no live text in a pause: transcribe it here
-                with self._recent_lock:
-                    utterance = b"".join(self._utterance)
-                self._guesser.guess(utterance, self._guess_delivery())
 
     def _guess_delivery(self) -> Callable[[str], None]:
         """Where the guess for this pause goes: to on_quiet, unless by then the user spoke on, another pause
@@ -227,17 +234,6 @@ class RealtimeListener:
             model.warm_up()
         return EndOfTurn(turns, self._set_wait, model, self._on_decision)
 
-    def _make_guesser(self) -> PauseGuesser | None:
-        """Only when someone takes the guesses (speculation sets on_quiet before the listener starts)."""
-        if self.on_quiet is None:
-            return None
-        from voicechat.live.pause_guess import PauseGuesser
-        from voicechat.stt.faster_whisper import _compute_type, _device
-
-        device = _device(self.settings.device)
-        return PauseGuesser(self.settings.model_dir, self.settings.language, device,
-                            _compute_type(self.settings.compute_type, device))
-
     def hold_turn(self) -> None:
         """No pause ends the turn until release_turn(): a scripted file is heard whole, however it pauses."""
         self._held = True
@@ -256,11 +252,10 @@ class RealtimeListener:
             from voicechat.live.turns import smart_turn_path
 
             smart_turn_path()  # a missing model fails here, before anything starts
-        # faster_whisper is imported by RealtimeSTT, Smart Turn's features and the pause guess, each in its own
+        # faster_whisper is imported by RealtimeSTT, Smart Turn's features and our model, each in its own
         # thread: imported here first, or two threads importing it at once can fail with a _DeadlockError
         await asyncio.to_thread(importlib.import_module, "faster_whisper")
         making_turns = asyncio.ensure_future(asyncio.to_thread(self._make_turns))
-        making_guesser = asyncio.ensure_future(asyncio.to_thread(self._make_guesser))
         errors = _FirstError()
         for name in REALTIMESTT_LOGGERS:  # its own only: another connection's errors are not this recognizer's
             logging.getLogger(name).addHandler(errors)
@@ -285,7 +280,6 @@ class RealtimeListener:
             )
         self._recorder = construct.result()
         self._turns = await making_turns
-        self._guesser = await making_guesser
         if self._held:
             self._turns.hold()
         self._reader = threading.Thread(target=self._read_finals, name="voicechat-stt", daemon=True)
@@ -325,7 +319,6 @@ class RealtimeListener:
         """16 kHz mono int16 audio, at real-time pace (RealtimeSTT's VAD counts on it)."""
         with self._recent_lock:
             self._recent.append(pcm)
-            self._utterance.append(pcm)
         self._recorder.feed_audio(pcm, STT_RATE)
 
     async def stop(self) -> None:
@@ -335,6 +328,8 @@ class RealtimeListener:
         if self._recorder is not None:
             recorder, self._recorder = self._recorder, None
             await asyncio.to_thread(_quiet_shutdown, recorder)
+        if self._whisper is not None:
+            await asyncio.to_thread(self._whisper.close)  # nothing of CTranslate2 still running at exit
 
 
 class _FirstError(logging.Handler):
