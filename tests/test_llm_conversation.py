@@ -99,8 +99,11 @@ def test_history_bound_in_turns() -> None:
     for n in range(6):
         say(conversation, f"line {n}")
     sent_users = [m.content for m in model.sent[-1] if m.role == "user"]
-    assert sent_users == ["line 3", "line 4", "line 5"]
+    assert sent_users == ["line 4", "line 5"]  # over the bound, the oldest half went at once
     assert len(conversation.history) == 2
+    # so the request after a trim begins with the one before it: a local model's prompt cache reuses it
+    assert model.sent[4][: len(model.sent[3])] == model.sent[3]
+    assert max(sum(m.role == "user" for m in sent) for sent in model.sent) == 3  # never more than 2 past ones
 
 
 def test_history_bound_in_tokens_keeps_the_newest() -> None:

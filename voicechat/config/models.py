@@ -52,7 +52,8 @@ class LLMSettings(Strict):
         description="server kind, which names the extra sampling parameters ('auto': guess from base_url; "
         "'embedded': the bundled offline model)",
     )
-    history_turns: int = Field(20, ge=1, le=1000, description="most past exchanges sent with each request")
+    history_turns: int = Field(20, ge=1, le=1000, description="most past exchanges sent with each request "
+                               "(over it, the oldest half go at once, so the requests' start stays cached)")
     history_tokens: int = Field(
         3000, ge=64, le=1_000_000, description="most past tokens sent with each request (estimated, 4 chars each)"
     )

@@ -207,7 +207,7 @@ class Conversation:
         self.conversation_id = conversation_id
         self.turns = next_index
         self.history = [Exchange(turn.user, self._as_written(turn.parts), turn.cut) for turn in past if turn.parts]
-        del self.history[: -self.history_turns]
+        self._trim()
 
     def greet(self) -> list[TextDelta]:
         """Each character's greeting, recorded as the conversation's first turn (no user line); [] when no
@@ -237,6 +237,22 @@ class Conversation:
         self._last_in_history = bool(parts)
         self.last_turn = replace(self.last_turn, parts=tuple(parts), cut=True)
 
+    def _trim(self) -> None:
+        """Over a bound (history_turns, history_tokens), the oldest exchanges go in one block, down to half of
+        it. Dropping one a turn would change the start of every request, so a local model would reprocess the
+        whole history each turn; this way the next requests begin with the same words, which llama.cpp's
+        prompt cache reuses."""
+        if len(self.history) <= self.history_turns and _tokens(self.history) <= self.history_tokens:
+            return
+        kept: list[Exchange] = []
+        budget = self.history_tokens // 2
+        for exchange in reversed(self.history[-max(1, self.history_turns // 2):]):
+            budget -= exchange.tokens()
+            if budget < 0 and kept:
+                break
+            kept.append(exchange)
+        self.history = kept[::-1]
+
     def _as_written(self, parts: Sequence[TextDelta]) -> str:
         """Reply text the way the model writes it: tagged when several characters share the chat."""
         if len(self.characters) == 1:
@@ -249,7 +265,7 @@ class Conversation:
         self._last_in_history = bool(reply.strip())
         if self._last_in_history:
             self.history.append(Exchange(user_text, reply, cut))
-            del self.history[: -self.history_turns]
+            self._trim()
         self.unknown_tags = list(dict.fromkeys(self.unknown_tags + self._parser.unknown))
         self.last_turn = Turn(
             conversation_id=self.conversation_id,
@@ -263,6 +279,10 @@ class Conversation:
             finished=time.time(),
         )
         self.turns += 1
+
+
+def _tokens(exchanges: Sequence[Exchange]) -> int:
+    return sum(exchange.tokens() for exchange in exchanges)
 
 
 def _through(gate: BudgetGate, deltas: Sequence[TextDelta]) -> list[TextDelta]:
