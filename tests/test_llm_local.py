@@ -147,3 +147,40 @@ def test_a_server_that_dies_mid_reply_is_named_and_restarted_for_the_next_turn(
     assert "llama-server.log" in message and "it restarts for the next turn" in message
     assert "connection dropped" not in message
     assert second.strip()
+
+
+def _evaluated_tokens(log: Path) -> list[tuple[int, int]]:
+    """(cached, read) prompt tokens of each request, from llama-cpp-python's verbose log."""
+    import re
+
+    return [(int(hit), int(rest)) for hit, rest in
+            re.findall(r"(\d+) prefix-match hit, remaining (\d+) prompt tokens", log.read_text(errors="replace"))]
+
+
+def test_a_primed_conversation_is_read_once_and_the_next_request_reads_only_its_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voicechat.llm.embedded import EmbeddedChat
+
+    monkeypatch.setenv("VOICECHAT_LLAMA_VERBOSE", "1")  # the server logs how much of each prompt it read
+    monkeypatch.setenv("VOICECHAT_HOME", str(tmp_path))  # its log goes under here
+    chat = EmbeddedChat(LLMSettings(max_tokens=8))
+    past = [ChatMessage("system", "You are Lydia, a friendly librarian. " * 8),
+            ChatMessage("user", "Where are the maps?"), ChatMessage("assistant", "In drawer nine, by the window."),
+            ChatMessage("user", "And the atlases?"), ChatMessage("assistant", "On the shelf beside the door.")]
+
+    async def converse() -> None:
+        try:
+            await chat.prime([*past, ChatMessage("user", "")])
+            async for _ in chat.stream([*past, ChatMessage("user", "Thank you very much for your help.")]):
+                pass
+        except ReplyTooLong:
+            pass
+        finally:
+            await chat.aclose()
+
+    asyncio.run(asyncio.wait_for(converse(), 120))
+    log = chat.server.log_path
+    assert log is not None
+    cached, read = _evaluated_tokens(log)[-1]  # the turn's request (llama.cpp logs none for an empty cache)
+    assert cached > 80, (cached, read)  # the conversation came from the cache the priming filled...
+    assert read < 20, (cached, read)  # ...so the request read little more than its own line

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from voicechat.live.listener import RealtimeListener
     from voicechat.live.playback import Playback
     from voicechat.live.speculation import Speculator
+    from voicechat.llm.base import PromptCache
     from voicechat.llm.conversation import Conversation
     from voicechat.tts.base import TextToSpeech
 
@@ -107,6 +108,7 @@ class Session:
     echo_guard: EchoGuard | None = None  # on open speakers: a transcript of the reply's own words is no turn
     barge_check: BargeInCheck | None = None  # on open speakers: voice ducks the reply, words not its own cut it
     _finished: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _reading_ahead: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Session:
         await self.start()
@@ -142,9 +144,12 @@ class Session:
         await asyncio.gather(*starting)
         if self.listener is not None:
             self._watcher = asyncio.create_task(self._watch_transcripts())
+        self._read_ahead()
 
     async def stop(self) -> None:
         await self.interrupt()
+        if self._reading_ahead is not None:
+            self._reading_ahead.cancel()
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -290,6 +295,24 @@ class Session:
         async with self._finished:
             self.turns_finished += 1
             self._finished.notify_all()
+        self._read_ahead()
+
+    def _read_ahead(self) -> None:
+        """Between turns a local model reads the conversation so far, so that the next turn's request reads
+        only its own line (llm.base.PromptCache); a remote one is never sent anything extra."""
+        from voicechat.llm.base import PromptCache
+
+        model = self.conversation.model
+        if isinstance(model, PromptCache):
+            if self._reading_ahead is not None:
+                self._reading_ahead.cancel()
+            self._reading_ahead = asyncio.create_task(self._prime(model))
+
+    async def _prime(self, model: PromptCache) -> None:
+        try:
+            await model.prime(self.conversation.messages(""))
+        except Exception:  # only a head start: the turn itself still works without it
+            log.debug("reading the conversation ahead failed", exc_info=True)
 
     async def _reply(self, user_text: str, turn: _Turn, greeting: bool = False) -> None:
         """Stream the reply into speech. A failed LLM is recorded on the turn (the words that came are still

@@ -98,6 +98,12 @@ class SpeculativeModel:
         self.cancel()
         await self.inner.aclose()
 
+    async def prime(self, messages: Sequence[ChatMessage]) -> None:
+        from voicechat.llm.base import PromptCache
+
+        if isinstance(self.inner, PromptCache):
+            await self.inner.prime(messages)
+
     async def _read(self, prepared: _Prepared) -> None:
         stream = self.inner.stream(prepared.messages)
         try:

@@ -47,3 +47,11 @@ class ChatModel(Protocol):
     def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class PromptCache(Protocol):
+    """A local model that keeps the last prompt it read: `prime` reads messages ahead of the request that
+    will begin with them (a remote API would bill it as a request, so only local backends have it)."""
+
+    async def prime(self, messages: Sequence[ChatMessage]) -> None: ...

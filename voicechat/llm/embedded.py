@@ -59,6 +59,12 @@ class EmbeddedChat:
             line = self.server.describe_death(death)
             raise (ReplyCut(line, "".join(received)) if received else LLMError(line)) from error
 
+    async def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """The conversation so far read ahead (between turns), so the next turn's request reads only its
+        own line: on two cores a 135M model reads about 120 tokens a second."""
+        if self.server.running:
+            await asyncio.to_thread(self.server.prime, [{"role": m.role, "content": m.content} for m in messages])
+
     async def _ensure_running(self) -> None:
         async with self._restarting:  # one restart, however many connections notice the death
             if not self.server.running:

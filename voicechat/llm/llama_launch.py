@@ -54,8 +54,9 @@ def main() -> None:
     if cpu_has_amx():
         _without_extra_buffers()
     server = ServerSettings(host="127.0.0.1", port=args.port, api_key=os.environ[KEY_VARIABLE])
+    verbose = bool(os.environ.get("VOICECHAT_LLAMA_VERBOSE"))  # llama.cpp's timings (and cache hits) to its log
     model = ModelSettings(model=args.model, model_alias=args.alias, n_threads=args.threads,
-                          n_threads_batch=args.threads, n_ctx=args.n_ctx, verbose=False)
+                          n_threads_batch=args.threads, n_ctx=args.n_ctx, verbose=verbose)
     app = create_app(server_settings=server, model_settings=[model])
     app.user_middleware = [entry for entry in app.user_middleware if entry.cls is not CORSMiddleware]
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")

@@ -126,6 +126,18 @@ class LocalServer:
         except (urllib.error.URLError, OSError):
             return False
 
+    def prime(self, messages: list[dict[str, str]], timeout: float = 60.0) -> bool:
+        """Read `messages` into the model's cache with a one-token request: llama-cpp-python keeps the last
+        prompt, so a request that begins with them reads only what follows. False when it did not answer."""
+        body = json.dumps({"messages": messages, "max_tokens": 1, "temperature": 0}).encode()
+        request = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, method="POST", headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
     def death(self, wait: float = 0.0) -> str | None:
         """How the server process ended ("... crashed (signal 11)"), or None while it runs.
 
