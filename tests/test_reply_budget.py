@@ -136,13 +136,16 @@ def reply(conversation: Conversation, line: str) -> str:
     return asyncio.run(asyncio.wait_for(go(), 60))
 
 
-def streaming_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if "process_request_thread" in t.name and t.is_alive()]
+def streaming_threads(before: frozenset[threading.Thread] = frozenset()) -> list[threading.Thread]:
+    """The SSE server's request threads still running, apart from those of earlier tests (`before`)."""
+    return [t for t in threading.enumerate()
+            if "process_request_thread" in t.name and t.is_alive() and t not in before]
 
 
 def test_the_server_stream_is_closed_once_the_budget_is_spent(server: SSEServer) -> None:
     # 100 tokens 50 ms apart: five seconds of reply if it were read to the end
     server.queue(Script.reply(" ".join(f"Sentence {n} is here." for n in range(1, 26)), delay=0.05))
+    earlier = frozenset(threading.enumerate())
     conversation = Conversation(chat_for(server), [LYDIA], "Ada", budget=ReplyBudget(sentences=2, words=60))
     shown = reply(conversation, "talk")
     assert shown.strip() == "Sentence 1 is here. Sentence 2 is here."
@@ -151,9 +154,9 @@ def test_the_server_stream_is_closed_once_the_budget_is_spent(server: SSEServer)
     assert turn is not None and not turn.cut and turn.error is None
     assert "".join(p.text for p in turn.parts).strip() == shown.strip()
     deadline = time.monotonic() + 3.0  # well before the script's five seconds were up
-    while streaming_threads() and time.monotonic() < deadline:
+    while streaming_threads(earlier) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not streaming_threads(), "the server went on streaming after the budget was spent"
+    assert not streaming_threads(earlier), "the server went on streaming after the budget was spent"
 
 
 def test_a_reply_at_the_token_cap_never_keeps_its_unfinished_sentence(server: SSEServer) -> None:
