@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import struct
 import tempfile
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from voicechat.errors import VoicechatError
 from voicechat.events import AudioChunk
 from voicechat.fileio import output_mode
+
+log = logging.getLogger("voicechat.sinks")
 
 if TYPE_CHECKING:
     from voicechat.live.echo import PlayedAudio
@@ -136,6 +140,7 @@ class WavFileSink(WavStreamSink):
 
 
 OUTPUT_LATENCY = 0.1  # seconds PortAudio buffers: barge-in silence comes within this (plus the device's own)
+HANDED_BLOCKS = 64  # more than PortAudio's buffer holds at any block size
 QUEUED_SECONDS = 0.1  # audio held ahead of PortAudio's buffer, so a busy event loop does not starve it
 STALL_SECONDS = 3.0  # PortAudio asked for no audio this long: the output has stopped
 
@@ -166,10 +171,16 @@ class SpeakerSink:
         self._resample: Any = None
         self._last_fill = 0.0
         self.gain = 1.0  # set from the event loop, read by PortAudio's thread
+        # the blocks handed to PortAudio and when each reaches the speaker: a duck takes back the unheard ones
+        self._handed: deque[tuple[float, float, bytes]] = deque(maxlen=HANDED_BLOCKS)
+        self._restarting = threading.Lock()  # one abort-and-start of the stream at a time
 
     def duck(self, gain: float) -> None:
-        """Play at `gain` (1.0: full volume) from the next block on: a reply giving way to a voice."""
-        self.gain = gain
+        """Play at `gain` (1.0: full volume) from now on: a reply giving way to a voice. What PortAudio
+        already holds is taken back and played again at the new gain, so the change is heard at once."""
+        changed, self.gain = gain != self.gain, gain
+        if changed and self._stream is not None and self._stream.active:
+            threading.Thread(target=self._restart, args=(True,), name="voicechat-duck", daemon=True).start()
 
     def _open(self, sample_rate: int) -> None:
         import sounddevice
@@ -199,6 +210,9 @@ class SpeakerSink:
             block = bytes(self._queue[:size])
             del self._queue[:size]
             self._room.notify_all()
+            if block:
+                at = time.monotonic() + (timing.outputBufferDacTime - timing.currentTime)
+                self._handed.append((at, len(block) / 2 / (self.rate.sample_rate or 1), block))
         block += bytes(size - len(block))
         if self.gain != 1.0:
             block = _scaled(block, self.gain)
@@ -243,8 +257,30 @@ class SpeakerSink:
 
     async def interrupt(self) -> None:
         with self._room:
-            self._queue.clear()  # what PortAudio already holds plays out: OUTPUT_LATENCY at most
+            self._queue.clear()
             self._room.notify_all()
+        if self._stream is not None and self._stream.active:
+            await asyncio.to_thread(self._restart, False)
+
+    def _restart(self, replay: bool) -> None:
+        """Abort the stream, which drops what PortAudio (and the sound server behind it) holds, so a barge-in
+        is silent now rather than OUTPUT_LATENCY later, and start it again (silence until the next reply).
+        `replay`: the dropped blocks not yet heard go back in front of the queue (a duck)."""
+        import sounddevice
+
+        with self._restarting:
+            try:
+                self._stream.abort()
+                now = time.monotonic()
+                with self._room:
+                    if replay:  # a block more than half heard is not played twice
+                        self._queue[:0] = b"".join(block for at, seconds, block in self._handed
+                                                   if at + seconds / 2 > now)
+                    self._handed.clear()
+                self._stream.start()
+            except sounddevice.PortAudioError:
+                log.warning("the output stream did not restart after a barge-in", exc_info=True)
+            self._last_fill = time.monotonic()
 
     async def close(self) -> None:
         if self._stream is not None:
