@@ -21,6 +21,7 @@ from voicechat.events import (
     TurnFinished,
     TurnStarted,
 )
+from voicechat.live.sources import make_frame
 
 T = TypeVar("T")
 
@@ -137,6 +138,35 @@ def test_speech_detected_while_replying_interrupts_and_keeps_only_what_was_heard
     assert turn.spoken[0].text == "First sentence is heard."
     assert "never heard at all" not in " ".join(s.text for s in turn.spoken)
     assert session.conversation.history[-1].cut
+
+
+def test_a_voice_on_the_microphone_cuts_the_reply_before_the_recognizer_reports_it(make_speech) -> None:  # type: ignore[no-untyped-def]
+    """A live microphone (onset_barge_in): the voice's own frames barge in; the listener never says STARTED."""
+    from voicechat.live.sources import read_speech_file, silence, split_frames
+
+    voice = read_speech_file(make_speech("Stop. Tell me about Mars instead.", "stop.wav"))
+    chat = ScriptedChat(["First sentence is heard. Second one is never heard at all."])
+    sink = ListSink()
+    session, events = fake_session(chat, tts=FakeTTS(seconds=0.6), sink=sink, pace=True, onset_barge_in=True)
+    listener = FakeListener()
+    session.listener = listener  # type: ignore[assignment]
+    quiet_frames = split_frames(silence(0.9))
+
+    async def go() -> None:
+        async with session:
+            listener.events.put_nowait(Heard("Tell me", HeardKind.FINAL))
+            for frame in quiet_frames:  # the first sentence plays while the room is quiet
+                session.feed(make_frame(frame))
+                await asyncio.sleep(0.032)
+            for frame in split_frames(voice):
+                session.feed(make_frame(frame))
+                await asyncio.sleep(0)
+            assert await session.wait_for_turns(1, timeout=10)
+
+    run(go)
+    (turn,) = finished(events)
+    assert turn.interrupted and sink.interrupts == 1
+    assert "never heard at all" not in " ".join(s.text for s in turn.spoken)
 
 
 def test_the_next_sentence_is_synthesized_while_the_current_one_plays() -> None:

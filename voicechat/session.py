@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from voicechat.live.listener import RealtimeListener
     from voicechat.live.playback import Playback
     from voicechat.live.speculation import Speculator
+    from voicechat.live.voice_onset import VoiceOnset
     from voicechat.llm.base import PromptCache
     from voicechat.llm.conversation import Conversation
     from voicechat.tts.base import TextToSpeech
@@ -60,6 +61,7 @@ class SessionOptions:
     await_notice_after: float = 2.0  # seconds without a first token before ReplyAwaited is reported
     speculate: bool = True  # start the reply on the live transcript while the end of turn is confirmed
     greet: bool = False  # `greet()` opens a new conversation with the characters' greetings
+    onset_barge_in: bool = False  # a live microphone: a voice's onset over a reply acts at once (live/voice_onset.py)
 
 
 @dataclass
@@ -109,6 +111,8 @@ class Session:
     barge_check: BargeInCheck | None = None  # on open speakers: voice ducks the reply, words not its own cut it
     _finished: asyncio.Condition = field(default_factory=asyncio.Condition)
     _reading_ahead: asyncio.Task[None] | None = None
+    _onset: VoiceOnset | None = None
+    _cutting: asyncio.Future[None] | None = None
 
     async def __aenter__(self) -> Session:
         await self.start()
@@ -139,6 +143,10 @@ class Session:
         starting = []
         if self.tts is not None:
             starting = [self.tts.prepare(voice) for voice in {self.default_voice, *self.voices.values()}]
+        if self.options.onset_barge_in and self.options.barge_in and self._onset is None:
+            from voicechat.live.voice_onset import VoiceOnset
+
+            self._onset = await asyncio.to_thread(VoiceOnset)
         if self.listener is not None:
             starting.append(self.listener.start())
         await asyncio.gather(*starting)
@@ -168,7 +176,21 @@ class Session:
         quiet_echo = self.replying and not self.options.full_duplex and frame.level < self.options.barge_in_level
         if self.listener is None:
             raise RuntimeError("this session has no listener: it takes typed turns only")
-        self.listener.feed(bytes(len(frame.pcm)) if quiet_echo else frame.pcm)
+        pcm = bytes(len(frame.pcm)) if quiet_echo else frame.pcm
+        self._watch_onset(pcm)
+        self.listener.feed(pcm)
+
+    def _watch_onset(self, pcm: bytes) -> None:
+        """While a reply plays, a voice's onset barges in now, not when the recognizer reports it."""
+        if self._onset is None:
+            return
+        if not self.replying:
+            self._onset.reset()
+            return
+        if self._onset.heard(pcm):
+            log.debug("a voice began over the reply")
+            if self.barge_check is None or self.barge_check.started():
+                self._cutting = asyncio.ensure_future(self.interrupt())
 
     async def feed_from(self, frames: AsyncIterator[AudioFrame]) -> None:
         async for frame in frames:

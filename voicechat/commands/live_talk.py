@@ -214,12 +214,15 @@ def _options(talk: AudioTalk, cancelling_echo: bool = False) -> SessionOptions:
     from voicechat.session import SessionOptions
 
     # Scripted audio carries no echo of the replies, so it is heard in full duplex like headphones.
-    if talk.headphones or talk.inputs:
+    if talk.inputs:
         return SessionOptions(barge_in=talk.barge_in, full_duplex=True)
+    if talk.headphones:
+        return SessionOptions(barge_in=talk.barge_in, full_duplex=True, onset_barge_in=True)
     if cancelling_echo:
         # What the canceller leaves of a reply is quiet but not always silent (it slips when the machine is
         # too busy to keep the streams in step): while a reply plays, sound under CLEANED_GATE is not the user.
-        return SessionOptions(barge_in=talk.barge_in, full_duplex=False, barge_in_level=CLEANED_GATE)
+        return SessionOptions(barge_in=talk.barge_in, full_duplex=False, barge_in_level=CLEANED_GATE,
+                              onset_barge_in=True)
     return SessionOptions(barge_in=talk.barge_in, full_duplex=False)  # half duplex: the -30 dBFS gate
 
 
