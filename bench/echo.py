@@ -15,7 +15,9 @@
     asked for, is a self-interruption.
 (d) barge-in with echo: during a long reply (echo at -12 dB), "Stop. Tell me about Mars instead." is played
     into the microphone; from the onset of that speech to the moment the speakers fall silent, and to the
-    moment they play 8 dB quieter (the reply turned down while its words are checked).
+    moment they play 8 dB quieter (the reply turned down while its words are checked). The onset is where
+    the speech is found, by correlation, in a recording of the microphone's feed: paplay's start-up is not
+    the product's.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.audio_rig import AudioRig, rig_problem
+from tests.audio_rig import RECORD_RATE, AudioRig, SpeakerMonitor, rig_problem
 from tests.conftest import synthesize_wav
 from tests.sse_server import Script, SSEServer
 from voicechat.audio.sinks import SpeakerSink
@@ -194,15 +197,35 @@ def _speech_onset(path: Path) -> float:
     return float(np.argmax(samples > 0.02)) / rate
 
 
+def _arrival(microphone: SpeakerMonitor, voice: np.ndarray, after: float) -> float | None:
+    """When `voice` (16 kHz samples) began to reach the microphone after `after`, on the monitors' clock:
+    where it correlates best with what the microphone's feed recorded (the reply's echo is in there too)."""
+    blocks = [index for index, (moment, _) in enumerate(microphone.levels) if moment >= after]
+    if not blocks:
+        return None
+    first = blocks[0]
+    heard = np.frombuffer(bytes(microphone.pcm), dtype=np.int16).astype(np.float32)[first * microphone.BLOCK:]
+    if heard.size < voice.size:
+        return None
+    size = 1 << int(np.ceil(np.log2(heard.size + voice.size)))  # correlation through the FFT: seconds, not minutes
+    fit = np.fft.irfft(np.fft.rfft(heard, size) * np.conj(np.fft.rfft(voice, size)), size)
+    fit = fit[: heard.size - voice.size + 1]
+    block = first + int(np.argmax(np.abs(fit))) // microphone.BLOCK
+    return microphone.levels[min(block, len(microphone.levels) - 1)][0]
+
+
 def bench_barge_in(rig: AudioRig, count: int, question: Path, interruption: Path) -> list[float]:
     rig.echo(-12)
     reactions: list[float] = []
     turned_down: list[float] = []  # on open speakers a voice first turns the reply down (live/barge_in.py)
     onset = _speech_onset(interruption)
+    pcm, rate = _read_wav(interruption)
+    voice = soxr.resample(np.frombuffer(pcm, dtype=np.int16).astype(np.float32), rate, RECORD_RATE)
     with SSEServer() as server, tempfile.TemporaryDirectory() as folder:
         server.queue(*(Script.reply(REPLY) for _ in range(20 * count)))
         process, transcript, _ = _talk(server, Path(folder))
         monitor = rig.monitor()
+        microphone = SpeakerMonitor(f"{rig.prefix}micfeed.monitor")  # what reaches the microphone, same clock
         rig.speak_and_wait(question)
         for _ in range(count):
             if monitor.wait_for_sound(timeout=60) is None:
@@ -210,16 +233,34 @@ def bench_barge_in(rig: AudioRig, count: int, question: Path, interruption: Path
             time.sleep(2.0)
             started = time.monotonic()
             rig.speak_and_wait(interruption)
-            silent = monitor.silent_from(started + onset)
-            down = monitor.turned_down_from(started + onset)
+            time.sleep(0.5)
+            arrived = _arrival(microphone, voice, started)
+            spoken = (arrived if arrived is not None else started) + onset  # paplay takes a while to start
+            silent = monitor.silent_from(spoken)
+            down = monitor.turned_down_from(spoken)
             if silent is not None:
-                reactions.append(silent - (started + onset))
+                reactions.append(silent - spoken)
             if down is not None:
-                turned_down.append(down - (started + onset))
+                turned_down.append(down - spoken)
+            if os.environ.get("BENCH_ECHO_VERBOSE"):
+                late = {name: None if at is None else round(1000 * (at - spoken))
+                        for name, at in (("silent", silent), ("turned down", down))}
+                wall = time.time() - (time.monotonic() - spoken)
+                print(f"  voice at {time.strftime('%H:%M:%S', time.localtime(wall))}.{int(wall % 1 * 1000):03d}, "
+                      f"{1000 * (spoken - started - onset):.0f} ms after paplay began; ms after it: {late}",
+                      flush=True)
         monitor.stop(Path(folder) / "speakers.wav")
+        microphone.stop(Path(folder) / "microphone.wav")
         process.send_signal(2)
         process.wait(timeout=30)
         cut = sum(bool(turn["cut"]) for turn in _turns(transcript))
+        if os.environ.get("BENCH_ECHO_VERBOSE"):
+            for turn in _turns(transcript):
+                print(f"  {turn['user']!r} cut={turn['cut']}", flush=True)
+            log = Path(folder) / "data" / "logs" / "talk.log"  # with VOICECHAT_LOG_LEVEL=DEBUG: what talk heard
+            for line in log.read_text(errors="replace").splitlines() if log.is_file() else []:
+                if "barge_in" in line or "heard started" in line or "began over" in line or "trace" in line:
+                    print(f"  talk.log: {line}", flush=True)
     print(f"barge-in with echo at -12 dB: {len(reactions)} of {count} replies fell silent, {cut} turns cut; "
           f"speech onset -> silence median {1000 * statistics.median(reactions):.0f} ms, "
           f"max {1000 * max(reactions):.0f} ms" if reactions else "barge-in: no reply fell silent", flush=True)
