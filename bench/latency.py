@@ -199,7 +199,7 @@ async def embedded(inputs: list[Path], baseline: bool) -> EmbeddedRun:
     model_dir = resolve_model("bundled")
     finished: list[TurnFinished] = []
     texts: list[str] = []
-    session = Session(conversation=Conversation(chat, [LYDIA], "Ada", history_turns=2),
+    session = Session(conversation=Conversation(chat, [LYDIA], "Ada"),  # the profile's history bounds
                       listener=RealtimeListener(listener_settings(Profile().stt, model_dir)),
                       tts=PiperTTS(TTSSettings()), playback=Playback(TimingSink(), pace=False),
                       voices={"Lydia": "joe"}, default_voice="joe", options=SessionOptions(full_duplex=True),
