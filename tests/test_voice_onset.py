@@ -28,7 +28,9 @@ def test_each_utterance_has_one_onset_near_its_start_and_silence_none(make_speec
 
 def test_reset_forgets_a_voice_in_progress(make_speech) -> None:  # type: ignore[no-untyped-def]
     speech = read_speech_file(make_speech("Tell me about Mars.", "mars.wav"))
+    joined = onsets(VoiceOnset(), silence(0.5) + speech + silence(0.1) + speech)
+    assert len(joined) == 1, joined  # 0.1 s between: one voice going on, no second onset
     detector = VoiceOnset()
-    assert len(onsets(detector, silence(0.5) + speech[: len(speech) // 2])) == 1
-    detector.reset()  # the reply ended: the voice still going on is new to the next reply
-    assert len(onsets(detector, speech[len(speech) // 2 :])) == 1
+    assert len(onsets(detector, silence(0.5) + speech + silence(0.1))) == 1
+    detector.reset()  # the reply ended: the voice that goes on is new to the next reply
+    assert len(onsets(detector, speech)) == 1
