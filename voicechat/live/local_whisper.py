@@ -55,7 +55,9 @@ class LocalWhisper:
         self._finals_lock = threading.Lock()
         self._finals_wanting = 0  # final transcriptions waiting for or holding the model
         self._closed = False
-        self.final(bytes_to_audio(bytes(32000)))  # the first call pays for setting up: not the first turn's
+        warm_up = bytes_to_audio(bytes(32000))  # a model's first call pays for setting up: not the first turn's
+        self.final(warm_up)
+        self.live(warm_up)
 
     @property
     def finals_pending(self) -> bool:

@@ -117,21 +117,20 @@ class LocalServer:
 
     def _completes_a_token(self) -> bool:
         """Readiness is a real completion: a prompt of several tokens through llama_decode, one token out."""
-        body = json.dumps({"prompt": "Hello there, how are you?", "max_tokens": 1, "temperature": 0}).encode()
-        request = urllib.request.Request(f"{self.base_url}/completions", data=body, method="POST", headers={
-            "Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"})
-        try:
-            with urllib.request.urlopen(request, timeout=30.0) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        return self._answers("completions", {"prompt": "Hello there, how are you?", "max_tokens": 1,
+                                             "temperature": 0}, timeout=30.0)
 
     def prime(self, messages: list[dict[str, str]], timeout: float = 60.0) -> bool:
         """Read `messages` into the model's cache with a one-token request: llama-cpp-python keeps the last
         prompt, so a request that begins with them reads only what follows. False when it did not answer."""
-        body = json.dumps({"messages": messages, "max_tokens": 1, "temperature": 0}).encode()
-        request = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, method="POST", headers={
-            "Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"})
+        return self._answers("chat/completions", {"messages": messages, "max_tokens": 1, "temperature": 0},
+                             timeout)
+
+    def _answers(self, endpoint: str, body: dict[str, object], timeout: float) -> bool:
+        """POST `body` to the server's /v1/`endpoint` with its key: True when it answered 200."""
+        request = urllib.request.Request(f"{self.base_url}/{endpoint}", data=json.dumps(body).encode(),
+                                         method="POST", headers={"Content-Type": "application/json",
+                                                                 "Authorization": f"Bearer {self.api_key}"})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return bool(response.status == 200)
