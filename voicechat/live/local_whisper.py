@@ -3,8 +3,9 @@
 RealtimeSTT's default runs the model in a worker process: a second interpreter with its own copy of torch
 and of the model (hundreds of MB), whose early transcription of a pause (the likely final transcript) never
 leaves that process. Handed to RealtimeSTT as its `transcription_executor` and
-`realtime_transcription_executor`, this one model serves both, one call at a time: a final transcription
-goes first, and live text gives way (is skipped) while one waits or runs, since its text is stale by then.
+`realtime_transcription_executor`, it serves both in this process: final transcriptions on one copy, live
+text on a second copy whose threads run at a lower priority, and live text gives way (is skipped) while a
+final one waits or runs, since its text is stale by then.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class LocalWhisper:
     def live(self, audio: Any, language: str | None = None, use_prompt: bool = True, **_: Any) -> Result:
         """Live text while the user speaks: skipped rather than delaying a final transcription."""
         if self.finals_pending or not self._live_lock.acquire(blocking=False):
-            raise LiveTextSkipped("the model is busy with a final transcription")
+            raise LiveTextSkipped("a final transcription is waiting or the live copy is busy")
         try:
             return self._transcribe(self._live_model, audio, language, 1)
         finally:
@@ -95,7 +96,7 @@ class LocalWhisper:
         if self._closed:
             raise LiveTextSkipped("the recognizer is shutting down")
         segments, info = model.transcribe(audio, language=language or None, beam_size=beam_size,
-                                                condition_on_previous_text=False, without_timestamps=True)
+                                          condition_on_previous_text=False, without_timestamps=True)
         text = " ".join(segment.text.strip() for segment in segments).strip()
         return Result(text, Language(getattr(info, "language", None), getattr(info, "language_probability", 0.0)))
 
