@@ -22,11 +22,13 @@ def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
         return False
 
 
-def _without_extra_buffers() -> None:
+def without_extra_buffers() -> None:
     """Make every model load with use_extra_bufts off (the AMX repack path segfaults in llama_decode)."""
     import llama_cpp.llama_cpp as native
 
     default_params = native.llama_model_default_params
+    if getattr(default_params, "without_extra_buffers", False):
+        return  # already in place (the turn judge and a server in one process)
 
     def params():  # type: ignore[no-untyped-def]
         made = default_params()
@@ -34,6 +36,7 @@ def _without_extra_buffers() -> None:
             made.use_extra_bufts = False
         return made
 
+    params.without_extra_buffers = True  # type: ignore[attr-defined]
     native.llama_model_default_params = params
 
 
@@ -52,7 +55,7 @@ def main() -> None:
     from starlette.middleware.cors import CORSMiddleware
 
     if cpu_has_amx():
-        _without_extra_buffers()
+        without_extra_buffers()
     server = ServerSettings(host="127.0.0.1", port=args.port, api_key=os.environ[KEY_VARIABLE])
     verbose = bool(os.environ.get("VOICECHAT_LLAMA_VERBOSE"))  # llama.cpp's timings (and cache hits) to its log
     model = ModelSettings(model=args.model, model_alias=args.alias, n_threads=args.threads,
