@@ -120,13 +120,15 @@ def report(folder: Path, questions: Sequence[str] | None = None) -> list[str]:
     complete = [read_speech_file(synthesize_wav(q, folder / f"c{i}.wav")) for i, q in enumerate(questions or QUESTIONS)]
     model_dir = resolve_model("bundled")
     lines = [f"(d) turn taking, {len(paused)} utterances with a pause inside, {len(complete)} complete questions:"]
-    for mode in ("smart", "silence"):
-        stt = Profile().stt.model_copy(update={"turn_detection": mode})
+    variants = {"smart": {}, "smart, no text judge": {"turn_judge_words": False}, "silence": {}}
+    for name, extra in variants.items():
+        mode = name.split(",")[0]
+        stt = Profile().stt.model_copy(update={"turn_detection": mode, **extra})
         heard = asyncio.run(listen(listener_settings(stt, model_dir), [*paused, *complete]))
         cut = premature(heard[: len(paused)])
         after = waits(heard[len(paused):])
         unheard = sum(1 for h in heard if not h.finals)
-        lines.append(f"    {mode:8} premature cut-offs {cut} of {len(paused)}; end of speech -> final transcript after "
-                     f"a complete question: mean {statistics.mean(after) * 1000:.0f} ms, median "
+        lines.append(f"    {name:21} premature cut-offs {cut} of {len(paused)}; end of speech -> final "
+                     f"transcript after a complete question: mean {statistics.mean(after) * 1000:.0f} ms, median "
                      f"{statistics.median(after) * 1000:.0f} ms (n={len(after)}); utterances never heard: {unheard}")
     return lines

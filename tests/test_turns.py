@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from voicechat.live.sources import read_speech_file, silence
+from voicechat.live.text_turn import TextTurn
 from voicechat.live.turns import (
     HELD_WAIT,
     EndOfTurn,
@@ -16,6 +17,7 @@ from voicechat.live.turns import (
     TurnDecision,
     TurnDetector,
     TurnSettings,
+    WordsVerdict,
     smart_turn_path,
     words_trail,
 )
@@ -66,6 +68,8 @@ def test_clips_longer_than_eight_seconds_use_their_end(smart_turn: SmartTurn, sp
 @pytest.mark.parametrize(("text", "trails"), [
     ("I was wondering if", True), ("Tell me about the", True), ("So, um", True), ("I think...", True),
     ("What time is it?", False), ("Hello there.", False), ("Tell me a story", None), ("", None),
+    ("When you get a chance.", True), ("If it is not too much trouble.", True),  # a dependent clause alone
+    ("When is the next train?", False), ("If it rains, we stay home.", False),
 ])
 def test_words_say_whether_a_sentence_trails(text: str, trails: bool | None) -> None:
     assert words_trail(text) is trails
@@ -84,6 +88,21 @@ def test_words_say_whether_a_sentence_trails(text: str, trails: bool | None) -> 
 def test_decisions_combine_the_voice_and_the_words(probability: float | None, text: str, wait: float,
                                                    reason: str) -> None:
     decision = TurnDetector(SETTINGS).decide(probability, text)
+    assert (decision.wait, decision.reason) == (wait, reason)
+
+
+@pytest.mark.parametrize(("probability", "text", "words", "wait", "reason"), [
+    (0.95, "Can you tell me.", WordsVerdict.UNFINISHED, 1.5, "words unfinished"),  # the voice and "." mislead
+    (0.95, "Can you tell me.", WordsVerdict.PENDING, 1.5, "waiting for words"),  # no cut-off before judged
+    (0.95, "What time is it?", WordsVerdict.FINISHED, 0.15, "complete"),
+    (0.02, "What time is it?", WordsVerdict.FINISHED, 0.45, "unfinished"),
+    (0.02, "What time is it?", WordsVerdict.PENDING, 1.5, "unfinished"),  # a "?" alone is not enough then
+    (0.95, "I was wondering if", WordsVerdict.FINISHED, 1.5, "trailing"),  # the word list still outranks it
+    (0.95, "What time is it?", WordsVerdict.NONE, 0.15, "complete"),  # no judge: as before
+])
+def test_the_text_judges_verdict_joins_the_decision(probability: float, text: str, words: WordsVerdict,
+                                                    wait: float, reason: str) -> None:
+    decision = TurnDetector(SETTINGS).decide(probability, text, words)
     assert (decision.wait, decision.reason) == (wait, reason)
 
 
@@ -160,5 +179,53 @@ def test_a_held_turn_never_ends_until_released(smart_turn: SmartTurn, speech: Ca
         threading.Event().wait(0.05)
     assert set(waits.applied) == {HELD_WAIT} and waits.decisions == []
     turns.release()
+    turns.close()
+    assert waits.applied[-1] == 0.15 and waits.decisions[-1].reason == "complete"
+
+
+@pytest.fixture(scope="module")
+def text_judge() -> Iterator[TextTurn]:
+    judge = TextTurn.bundled()
+    assert judge is not None, "the bundled SmolLM2 and llama-cpp-python are part of the dev install"
+    yield judge
+    judge.close()
+
+
+@pytest.mark.parametrize(("text", "finished"), [
+    ("What time is it?", True), ("Tell me about the history of the bicycle.", True), ("Why is the sky blue?", True),
+    ("Can you tell me.", False), ("I would like to know.", False), ("My friend and I.", False),
+    ("Tell me about the.", False),
+])
+def test_the_text_judge_reads_whole_messages_from_cut_ones(text_judge: TextTurn, text: str, finished: bool) -> None:
+    assert text_judge.finished(text) is finished, text_judge.end_logprob(text)
+
+
+def test_a_pause_whose_words_stop_short_waits_patiently_though_it_sounds_finished(
+        smart_turn: SmartTurn, text_judge: TextTurn, speech: Callable[[str], bytes]) -> None:
+    waits = Waits()
+    turns = EndOfTurn(SETTINGS, waits.apply, smart_turn, waits.decided, text_judge)
+    turns.pause_started(speech("What time is it?"))
+    assert waits.judged.wait(10)
+    assert waits.applied[-1] == 1.5 and waits.decisions[-1].reason == "waiting for words"
+    turns.pause_transcript("My friend and I.")  # as Whisper writes a thinking pause
+    for _ in range(200):
+        if waits.decisions[-1].reason != "waiting for words":
+            break
+        threading.Event().wait(0.05)
+    turns.close()
+    assert waits.decisions[-1].reason == "words unfinished" and waits.applied[-1] == 1.5
+    assert 0.15 not in waits.applied
+
+
+def test_a_pause_after_a_whole_question_ends_soon_once_its_words_are_read(
+        smart_turn: SmartTurn, text_judge: TextTurn, speech: Callable[[str], bytes]) -> None:
+    waits = Waits()
+    turns = EndOfTurn(SETTINGS, waits.apply, smart_turn, waits.decided, text_judge)
+    turns.pause_started(speech("What time is it?"))
+    turns.pause_transcript("What time is it?")
+    for _ in range(200):
+        if waits.applied and waits.applied[-1] == 0.15:
+            break
+        threading.Event().wait(0.05)
     turns.close()
     assert waits.applied[-1] == 0.15 and waits.decisions[-1].reason == "complete"

@@ -109,6 +109,10 @@ class STTSettings(Strict):
     turn_threshold: float = Field(
         0.5, gt=0.0, lt=1.0, description="talk, smart: Smart Turn probability above which a turn sounds finished"
     )
+    turn_judge_words: bool = Field(
+        True, description="talk, smart: the bundled SmolLM2 reads each pause's transcription and waits "
+        "turn_patience when it is not a whole message ('Can you tell me.'); about 125 MB, where installed",
+    )
 
 
 class TTSSettings(Strict):

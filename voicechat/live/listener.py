@@ -31,6 +31,7 @@ from voicechat.live.turns import SMART_TURN_SECONDS, EndOfTurn, TurnDecision, Tu
 if TYPE_CHECKING:
     from voicechat.config.models import STTSettings
     from voicechat.live.local_whisper import LocalWhisper, Result
+    from voicechat.live.text_turn import TextTurn
 
 log = logging.getLogger("voicechat.listener")
 RECENT_FRAMES = SMART_TURN_SECONDS * STT_RATE // FRAME_SAMPLES  # the audio Smart Turn looks at
@@ -62,7 +63,7 @@ def listener_settings(stt: STTSettings, model_dir: Path) -> ListenerSettings:
     """The profile's [stt] table as the live listener's settings."""
     turns = TurnSettings(mode=stt.turn_detection, silence=stt.end_of_turn_silence,
                          complete_wait=stt.turn_complete_wait, patience=stt.turn_patience,
-                         threshold=stt.turn_threshold)
+                         threshold=stt.turn_threshold, judge_words=stt.turn_judge_words)
     return ListenerSettings(model_dir=model_dir, language=stt.language,
                             post_speech_silence=stt.end_of_turn_silence, device=stt.device,
                             compute_type=stt.compute_type, beam_size=stt.live_beam_size, turns=turns)
@@ -150,6 +151,8 @@ class RealtimeListener:
         in_pause = self._turns is not None and self._turns.in_pause
         deliver = self._guess_delivery() if in_pause and self.on_quiet is not None else None
         result = self._whisper.final(audio, language, use_prompt, **options)
+        if in_pause and self._turns is not None:
+            self._turns.pause_transcript(result.text)
         if deliver is not None:
             deliver(result.text)
         return result
@@ -228,11 +231,13 @@ class RealtimeListener:
         from voicechat.live.turns import SmartTurn
 
         turns = self.settings.turn_settings
-        model = None
+        model = words_model = None
         if turns.mode == "smart":
             model = SmartTurn()
             model.warm_up()
-        return EndOfTurn(turns, self._set_wait, model, self._on_decision)
+        if turns.mode == "smart" and turns.judge_words:
+            words_model = _text_judge()
+        return EndOfTurn(turns, self._set_wait, model, self._on_decision, words_model)
 
     def hold_turn(self) -> None:
         """No pause ends the turn until release_turn(): a scripted file is heard whole, however it pauses."""
@@ -330,6 +335,8 @@ class RealtimeListener:
             await asyncio.to_thread(_quiet_shutdown, recorder)
         if self._whisper is not None:
             await asyncio.to_thread(self._whisper.close)  # nothing of CTranslate2 still running at exit
+        if self._turns is not None and self._turns.words_model is not None:
+            self._turns.words_model.close()
 
 
 class _FirstError(logging.Handler):
@@ -342,6 +349,20 @@ class _FirstError(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if self.message is None and _from_realtimestt(record):
             self.message = record.getMessage()
+
+
+def _text_judge() -> TextTurn | None:
+    """The bundled SmolLM2 as the judge of each pause's words, warmed; None where it is not installed."""
+    from voicechat.live.text_turn import TextTurn
+
+    try:
+        judge = TextTurn.bundled()
+    except Exception as error:  # a model that will not load leaves the voice and the word list in charge
+        log.warning("turn detection goes on without the text judge: %s", error)
+        return None
+    if judge is not None:
+        judge.warm_up()
+    return judge
 
 
 def _from_realtimestt(record: logging.LogRecord) -> bool:

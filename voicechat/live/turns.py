@@ -1,7 +1,8 @@
 """When has the user finished speaking? Smart Turn v3.2 on the audio, the words of the live transcript, a fallback.
 
-Each pause in speech gets a wait: short when the turn sounds finished and its words do not trail off,
-patient after trailing words ("I was wondering if") or a turn that sounds unfinished, and the profile's
+Each pause in speech gets a wait: short when the turn sounds finished and its words read finished,
+patient after trailing words ("I was wondering if"), words that a small chat model does not read as a
+whole message ("Can you tell me.", `text_turn.py`), or a turn that sounds unfinished, and the profile's
 `end_of_turn_silence` when the voice sounds unfinished but the words end a sentence. The listener applies
 the wait to RealtimeSTT's own silence counter, so the silence timeout stays the fallback whatever the
 model says.
@@ -13,12 +14,19 @@ is never imported (it needs loguru and much else).
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voicechat.live.text_turn import TextTurn
+
+log = logging.getLogger(__name__)
 
 SMART_TURN_FILE = Path("audio", "turn", "smart_turn", "data", "smart-turn-v3.2-cpu.onnx")
 SMART_TURN_RATE = 16000
@@ -32,6 +40,12 @@ TRAILING_WORDS = frozenset((
     "my", "your", "his", "her", "our", "their", "um", "uh", "er", "erm",
 ))
 
+# Words that open a dependent clause: a statement made of one such clause alone waits for its main clause.
+SUBORDINATORS = frozenset((
+    "if", "when", "whenever", "before", "after", "because", "since", "while", "although", "though", "unless",
+    "until", "once",
+))
+
 
 @dataclass(frozen=True)
 class TurnSettings:
@@ -40,6 +54,14 @@ class TurnSettings:
     complete_wait: float = 0.15  # after a turn that sounds and reads finished
     patience: float = 1.5  # after trailing words or a turn that sounds unfinished: the fallback
     threshold: float = 0.5  # Smart Turn probability above which a turn sounds finished
+    judge_words: bool = True  # "smart": the bundled SmolLM2 reads the pause's transcription (where installed)
+
+
+class WordsVerdict(Enum):
+    NONE = "none"  # no text judge: the voice and the trailing-word list decide
+    PENDING = "pending"  # a judge, and the pause's words not judged yet
+    FINISHED = "finished"
+    UNFINISHED = "unfinished"
 
 
 @dataclass(frozen=True)
@@ -103,6 +125,8 @@ def words_trail(text: str) -> bool | None:
     words = re.findall(r"[a-z']+", stripped.lower())
     if words and words[-1] in TRAILING_WORDS:
         return True
+    if words and words[0] in SUBORDINATORS and stripped.endswith(".") and "," not in stripped:
+        return True  # "When you get a chance.": a dependent clause alone, the main one still to come
     if stripped[-1] in ".?!":
         return False
     return None
@@ -114,31 +138,40 @@ class TurnDetector:
     def __init__(self, settings: TurnSettings) -> None:
         self.settings = settings
 
-    def decide(self, probability: float | None, text: str) -> TurnDecision:
+    def decide(self, probability: float | None, text: str, words: WordsVerdict = WordsVerdict.NONE) -> TurnDecision:
+        """`words`: what the text judge made of the pause's own transcription (NONE: there is no judge)."""
         s = self.settings
         if s.mode == "silence":
             return TurnDecision(s.silence, "silence")
         trailing = words_trail(text)
         if trailing:  # "...wondering if": the words outrank the voice, which synthetic speech fools often
             return TurnDecision(s.patience, "trailing", probability)
+        if words is WordsVerdict.UNFINISHED:  # "Can you tell me.": a period, but no end of a message
+            return TurnDecision(s.patience, "words unfinished", probability)
         if probability is None:  # the model has not answered yet (40 ms on a quiet core, a second under load)
             return TurnDecision(s.patience, "waiting")
         if probability < s.threshold:
-            return TurnDecision(s.silence if trailing is False else s.patience, "unfinished", probability)
+            sentence_ends = (trailing is False and words is not WordsVerdict.PENDING) or words is WordsVerdict.FINISHED
+            return TurnDecision(s.silence if sentence_ends else s.patience, "unfinished", probability)
+        if words is WordsVerdict.PENDING:  # the pause's words are still being transcribed or judged
+            return TurnDecision(s.patience, "waiting for words", probability)
         return TurnDecision(s.complete_wait, "complete", probability)
 
 
 class EndOfTurn:
-    """Per pause: runs Smart Turn off the audio thread and hands each new wait to `apply` (seconds).
+    """Per pause: runs Smart Turn (and the text judge, on the pause's own transcription) off the audio
+    thread and hands each new wait to `apply` (seconds).
 
     `hold()` keeps any pause from ending the turn (a scripted file still being fed) until `release()`.
     Callbacks come from RealtimeSTT's threads; a generation counter drops answers about a pause that ended.
     """
 
     def __init__(self, settings: TurnSettings, apply: Callable[[float], None],
-                 model: SmartTurn | None = None, on_decision: Callable[[TurnDecision], None] | None = None) -> None:
+                 model: SmartTurn | None = None, on_decision: Callable[[TurnDecision], None] | None = None,
+                 words_model: TextTurn | None = None) -> None:
         self.detector = TurnDetector(settings)
         self.model = model
+        self.words_model = words_model if settings.mode == "smart" else None
         self._apply = apply
         self._on_decision = on_decision or (lambda decision: None)
         self._lock = threading.Lock()
@@ -147,12 +180,15 @@ class EndOfTurn:
         self._held = False
         self._probability: float | None = None
         self._text = ""
+        self._words = WordsVerdict.NONE
+        self._pause_text = ""
         self._work = threading.Condition(self._lock)
         self._job: tuple[int, bytes] | None = None
+        self._words_job: tuple[int, str] | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
-        if model is not None and settings.mode == "smart":
-            self._thread = threading.Thread(target=self._run_model, name="voicechat-turns", daemon=True)
+        if settings.mode == "smart" and (model is not None or self.words_model is not None):
+            self._thread = threading.Thread(target=self._run_models, name="voicechat-turns", daemon=True)
             self._thread.start()
 
     @property
@@ -161,17 +197,15 @@ class EndOfTurn:
 
     def pause_started(self, recent_audio: bytes) -> None:
         with self._lock:
-            self._generation += 1
-            self._in_pause, self._probability = True, None
-            if self._thread is not None:
+            self._new_pause_locked(in_pause=True)
+            if self.model is not None and self._thread is not None:
                 self._job = (self._generation, recent_audio)
                 self._work.notify()
             self._decide_locked()
 
     def speech_resumed(self) -> None:
         with self._lock:
-            self._generation += 1
-            self._in_pause, self._probability = False, None
+            self._new_pause_locked(in_pause=False)
             self._apply_locked(self.detector.settings.patience)  # until the next pause is judged
 
     def transcript(self, text: str) -> None:
@@ -180,10 +214,21 @@ class EndOfTurn:
             if self._in_pause:
                 self._decide_locked()
 
+    def pause_transcript(self, text: str) -> None:
+        """The whole utterance as transcribed in this pause: the text judge reads it, and its words count."""
+        with self._lock:
+            if not self._in_pause or not text.strip():
+                return
+            self._pause_text = text
+            if self.words_model is not None:
+                self._words_job = (self._generation, text)
+                self._work.notify()
+            self._decide_locked()
+
     def turn_ended(self) -> None:
         with self._lock:
-            self._generation += 1
-            self._in_pause, self._probability, self._text = False, None, ""
+            self._new_pause_locked(in_pause=False)
+            self._text = ""
 
     def hold(self) -> None:
         with self._lock:
@@ -202,9 +247,17 @@ class EndOfTurn:
         with self._lock:
             self._closed = True
             self._work.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)  # a judgement in flight finishes before its owner frees the models
+
+    def _new_pause_locked(self, in_pause: bool) -> None:
+        self._generation += 1
+        self._in_pause, self._probability, self._pause_text = in_pause, None, ""
+        self._words = WordsVerdict.PENDING if self.words_model is not None else WordsVerdict.NONE
+        self._job = self._words_job = None
 
     def _decide_locked(self) -> None:
-        decision = self.detector.decide(self._probability, self._text)
+        decision = self.detector.decide(self._probability, self._pause_text or self._text, self._words)
         self._apply_locked(decision.wait)
         if not self._held:
             self._on_decision(decision)
@@ -212,21 +265,39 @@ class EndOfTurn:
     def _apply_locked(self, wait: float) -> None:
         self._apply(HELD_WAIT if self._held else wait)
 
-    def _run_model(self) -> None:
-        assert self.model is not None
+    def _run_models(self) -> None:
         while True:
             with self._lock:
-                while self._job is None and not self._closed:
+                while self._job is None and self._words_job is None and not self._closed:
                     self._work.wait()
                 if self._closed:
                     return
-                assert self._job is not None
-                (generation, audio), self._job = self._job, None
-            probability = _safe_probability(self.model, audio)
-            with self._lock:
-                if generation == self._generation and self._in_pause:
-                    self._probability = probability
-                    self._decide_locked()
+                audio_job, words_job = self._job, self._words_job if self._job is None else None
+                if audio_job is not None:
+                    self._job = None
+                else:
+                    self._words_job = None
+            if audio_job is not None:
+                self._answer_audio(*audio_job)
+            elif words_job is not None:
+                self._answer_words(*words_job)
+
+    def _answer_audio(self, generation: int, audio: bytes) -> None:
+        assert self.model is not None
+        probability = _safe_probability(self.model, audio)
+        with self._lock:
+            if generation == self._generation and self._in_pause:
+                self._probability = probability
+                self._decide_locked()
+
+    def _answer_words(self, generation: int, text: str) -> None:
+        assert self.words_model is not None
+        verdict = _safe_verdict(self.words_model, text)
+        log.debug("turn words %r: %s", text, verdict.value)
+        with self._lock:
+            if generation == self._generation and self._in_pause:
+                self._words = verdict
+                self._decide_locked()
 
 
 HELD_WAIT = 3600.0  # seconds: "never", for RealtimeSTT's silence counter
@@ -237,3 +308,11 @@ def _safe_probability(model: Any, audio: bytes) -> float | None:
         return float(model.probability(audio))
     except Exception:  # a failed call leaves the words and the fallback in charge
         return None
+
+
+def _safe_verdict(model: Any, text: str) -> WordsVerdict:
+    try:
+        return WordsVerdict.FINISHED if model.finished(text) else WordsVerdict.UNFINISHED
+    except Exception:  # a failed judge leaves the voice and the fallback in charge
+        log.debug("the text judge failed", exc_info=True)
+        return WordsVerdict.NONE
