@@ -229,3 +229,40 @@ def test_a_pause_after_a_whole_question_ends_soon_once_its_words_are_read(
         threading.Event().wait(0.05)
     turns.close()
     assert waits.applied[-1] == 0.15 and waits.decisions[-1].reason == "complete"
+
+
+@pytest.mark.slow
+def test_the_live_listener_waits_through_a_thinking_pause_after_words_that_are_no_whole_message(
+        make_speech: Callable[[str, str], Path]) -> None:
+    """Real listener, real models: "I would like to know" ... 0.8 s ... "how tall the tallest tree is." fed
+    at real-time pace is one turn, though Smart Turn hears Piper's first half as finished."""
+    import asyncio
+
+    from tests.conftest import bundled_whisper_dir
+    from voicechat.config.models import Profile
+    from voicechat.events import HeardKind
+    from voicechat.live.listener import RealtimeListener, listener_settings
+    from voicechat.live.sources import RealTimePacer, split_frames
+
+    first = read_speech_file(make_speech("I would like to know", "a.wav"))
+    second = read_speech_file(make_speech("how tall the tallest tree is.", "b.wav"))
+
+    async def run() -> list[str]:
+        listener = RealtimeListener(listener_settings(Profile().stt, bundled_whisper_dir()))
+        await listener.start()
+        finals: list[str] = []
+        pacer = RealTimePacer()
+        try:
+            for block in split_frames(silence(0.5) + first + silence(0.8) + second + silence(4.0)):
+                listener.feed(block)
+                await pacer.wait(len(block) / 32000)
+                while not listener.events.empty():
+                    event = listener.events.get_nowait()
+                    if event.kind is HeardKind.FINAL and event.text:
+                        finals.append(event.text)
+        finally:
+            await listener.stop()
+        return finals
+
+    finals = asyncio.run(run())
+    assert len(finals) == 1 and "tree" in finals[0].lower(), finals
