@@ -200,7 +200,7 @@ async def embedded(inputs: list[Path], baseline: bool) -> EmbeddedRun:
     finished: list[TurnFinished] = []
     texts: list[str] = []
     session = Session(conversation=Conversation(chat, [LYDIA], "Ada"),  # the profile's history bounds
-                      listener=RealtimeListener(listener_settings(Profile().stt, model_dir)),
+                      listener=RealtimeListener(listener_settings(_stt_settings(Profile().stt), model_dir)),
                       tts=PiperTTS(TTSSettings()), playback=Playback(TimingSink(), pace=False),
                       voices={"Lydia": "joe"}, default_voice="joe", options=SessionOptions(full_duplex=True),
                       observers=[lambda event: _collect(event, finished, texts, onsets, detections)])
@@ -269,6 +269,13 @@ def stage_split(metrics: Sequence[TurnMetrics]) -> list[str]:
         if values:
             lines.append(f"    end of speech -> {name.replace('_', ' '):15} {summary(values)}")
     return lines
+
+
+def _stt_settings(stt: Any) -> Any:
+    """The profile's [stt], with the text judge left out when BENCH_NO_TEXT_JUDGE is set (its A/B)."""
+    if os.environ.get("BENCH_NO_TEXT_JUDGE"):
+        return stt.model_copy(update={"turn_judge_words": False})
+    return stt
 
 
 def main() -> None:

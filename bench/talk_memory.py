@@ -5,7 +5,8 @@
 Runs `voicechat talk --input q1.wav ... --output answer.wav` (offline defaults: tiny.en, SmolLM2 through the
 local llama.cpp server, Piper) on Piper-spoken questions, and samples the resident memory (VmRSS) of the
 talk process and of each of its child processes (the LLM server; before this round also RealtimeSTT's
-transcription worker) every 0.2 s. Reports the peak of their sum, and the voice-to-voice line talk prints
+transcription worker) every 0.2 s. Reports the peak of their sum, the peak of their summed PSS (shared
+pages split between the processes that map them), and the voice-to-voice line talk prints
 per turn.
 """
 
@@ -34,6 +35,18 @@ def resident_mb(pid: int) -> int:
     return 0
 
 
+def proportional_mb(pid: int) -> int:
+    """PSS: pages shared with another process (the GGUF that talk's turn judge and the LLM server both map)
+    count half to each, so the sum over processes is the memory they really take together."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
 def children(pid: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     return [int(child) for child in found]
@@ -49,15 +62,18 @@ def main() -> None:
         command = [sys.executable, "-m", "voicechat", "talk", *[f"--input={path}" for path in inputs],
                    "--output", str(Path(folder) / "answer.wav")]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        peak = (0, 0, 0)
+        peak, peak_pss = (0, 0, 0), 0
         while process.poll() is None:
+            pids = [process.pid, *children(process.pid)]
             own = resident_mb(process.pid)
-            others = sum(resident_mb(child) for child in children(process.pid))
+            others = sum(resident_mb(child) for child in pids[1:])
             if own + others > peak[0]:
                 peak = (own + others, own, others)
+            peak_pss = max(peak_pss, sum(proportional_mb(pid) for pid in pids))
             time.sleep(0.2)
         report = process.stderr.read() if process.stderr else ""
-    print(f"talk exited {process.returncode}; peak RSS {peak[0]} MB (talk {peak[1]} MB, its children {peak[2]} MB)")
+    print(f"talk exited {process.returncode}; peak RSS {peak[0]} MB (talk {peak[1]} MB, its children {peak[2]} MB); "
+          f"peak PSS {peak_pss} MB")
     for line in report.splitlines():
         if line.startswith("end of speech"):
             print(f"  {line}")

@@ -111,7 +111,7 @@ class STTSettings(Strict):
     )
     turn_judge_words: bool = Field(
         True, description="talk, smart: the bundled SmolLM2 reads each pause's transcription and waits "
-        "turn_patience when it is not a whole message ('Can you tell me.'); about 125 MB, where installed",
+        "turn_patience when it is not a whole message ('Can you tell me.'); up to 120 MB, where installed",
     )
 
 
