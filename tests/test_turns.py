@@ -92,7 +92,7 @@ def test_decisions_combine_the_voice_and_the_words(probability: float | None, te
 
 
 @pytest.mark.parametrize(("probability", "text", "words", "wait", "reason"), [
-    (0.95, "Can you tell me.", WordsVerdict.UNFINISHED, 1.5, "words unfinished"),  # the voice and "." mislead
+    (0.95, "Can you tell me.", WordsVerdict.UNFINISHED, 1.0, "words unfinished"),  # the voice and "." mislead
     (0.95, "Can you tell me.", WordsVerdict.PENDING, 1.5, "waiting for words"),  # no cut-off before judged
     (0.95, "What time is it?", WordsVerdict.FINISHED, 0.15, "complete"),
     (0.02, "What time is it?", WordsVerdict.FINISHED, 0.45, "unfinished"),
@@ -213,7 +213,7 @@ def test_a_pause_whose_words_stop_short_waits_patiently_though_it_sounds_finishe
             break
         threading.Event().wait(0.05)
     turns.close()
-    assert waits.decisions[-1].reason == "words unfinished" and waits.applied[-1] == 1.5
+    assert waits.decisions[-1].reason == "words unfinished" and waits.applied[-1] == 1.0
     assert 0.15 not in waits.applied
 
 

@@ -111,7 +111,12 @@ class STTSettings(Strict):
     )
     turn_judge_words: bool = Field(
         True, description="talk, smart: the bundled SmolLM2 reads each pause's transcription and waits "
-        "turn_patience when it is not a whole message ('Can you tell me.'); up to 120 MB, where installed",
+        "turn_words_wait when it is not a whole message ('Can you tell me.'); up to 120 MB, where installed",
+    )
+    turn_words_wait: float = Field(
+        1.0, ge=0.1, le=10.0,
+        description="talk, smart: seconds of quiet after words the text judge does not read as a whole message "
+        "(it misjudges some short statements, 'Okay.', which then wait this long too)",
     )
 
 

@@ -63,7 +63,8 @@ def listener_settings(stt: STTSettings, model_dir: Path) -> ListenerSettings:
     """The profile's [stt] table as the live listener's settings."""
     turns = TurnSettings(mode=stt.turn_detection, silence=stt.end_of_turn_silence,
                          complete_wait=stt.turn_complete_wait, patience=stt.turn_patience,
-                         threshold=stt.turn_threshold, judge_words=stt.turn_judge_words)
+                         threshold=stt.turn_threshold, judge_words=stt.turn_judge_words,
+                         words_wait=stt.turn_words_wait)
     return ListenerSettings(model_dir=model_dir, language=stt.language,
                             post_speech_silence=stt.end_of_turn_silence, device=stt.device,
                             compute_type=stt.compute_type, beam_size=stt.live_beam_size, turns=turns)

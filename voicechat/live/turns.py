@@ -55,6 +55,7 @@ class TurnSettings:
     patience: float = 1.5  # after trailing words or a turn that sounds unfinished: the fallback
     threshold: float = 0.5  # Smart Turn probability above which a turn sounds finished
     judge_words: bool = True  # "smart": the bundled SmolLM2 reads the pause's transcription (where installed)
+    words_wait: float = 1.0  # after words the judge does not read as a whole message (it misjudges statements)
 
 
 class WordsVerdict(Enum):
@@ -147,7 +148,7 @@ class TurnDetector:
         if trailing:  # "...wondering if": the words outrank the voice, which synthetic speech fools often
             return TurnDecision(s.patience, "trailing", probability)
         if words is WordsVerdict.UNFINISHED:  # "Can you tell me.": a period, but no end of a message
-            return TurnDecision(s.patience, "words unfinished", probability)
+            return TurnDecision(max(s.words_wait, s.complete_wait), "words unfinished", probability)
         if probability is None:  # the model has not answered yet (40 ms on a quiet core, a second under load)
             return TurnDecision(s.patience, "waiting")
         if probability < s.threshold:
