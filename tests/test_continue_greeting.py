@@ -30,8 +30,11 @@ def talk(server: SSEServer, lines: str, *extra: str, env: dict[str, str] | None 
 
 
 def records(home: Path) -> list[dict[str, Any]]:
+    """Every saved turn, oldest first. Not in file-name order: a conversation begun in the same second as
+    the one before is talk-<time>-2.jsonl, which sorts before talk-<time>.jsonl."""
     folder = home / "data" / "transcripts"
-    return [json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in path.read_text().splitlines()]
+    found = [json.loads(line) for path in folder.glob("*.jsonl") for line in path.read_text().splitlines()]
+    return sorted(found, key=lambda record: (record["started"], record["turn"]))
 
 
 def said(request: Any, character: str | None = "lydia") -> list[tuple[str, str]]:
