@@ -25,26 +25,25 @@ from bench.latency import QUESTIONS
 from tests.conftest import synthesize_wav
 
 
-def resident_mb(pid: int) -> int:
+def _proc_mb(path: str, field: str) -> int:
+    """A kB field of a /proc file, in MB (0 once the process is gone)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1]) // 1024
     except OSError:
         pass
     return 0
+
+
+def resident_mb(pid: int) -> int:
+    return _proc_mb(f"/proc/{pid}/status", "VmRSS:")
 
 
 def proportional_mb(pid: int) -> int:
     """PSS: pages shared with another process (the GGUF that talk's turn judge and the LLM server both map)
     count half to each, so the sum over processes is the memory they really take together."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return 0
+    return _proc_mb(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def children(pid: int) -> list[int]:
