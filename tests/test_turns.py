@@ -266,3 +266,11 @@ def test_the_live_listener_waits_through_a_thinking_pause_after_words_that_are_n
 
     finals = asyncio.run(run())
     assert len(finals) == 1 and "tree" in finals[0].lower(), finals
+
+
+def test_a_closed_judge_refuses_rather_than_reading_freed_memory() -> None:
+    judge = TextTurn.bundled()
+    assert judge is not None
+    judge.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        judge.end_logprob("What time is it?")

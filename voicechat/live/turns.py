@@ -273,11 +273,11 @@ class EndOfTurn:
                     self._work.wait()
                 if self._closed:
                     return
-                audio_job, words_job = self._job, self._words_job if self._job is None else None
-                if audio_job is not None:
+                audio_job, words_job = self._job, None
+                if audio_job is not None:  # the voice first: it is asked for as the pause begins
                     self._job = None
                 else:
-                    self._words_job = None
+                    words_job, self._words_job = self._words_job, None
             if audio_job is not None:
                 self._answer_audio(*audio_job)
             elif words_job is not None:
