@@ -1,7 +1,7 @@
 """`talk` on open speakers: the echo canceller on the PulseAudio device rig (scripts/audio-rig, as root).
 
     .venv/bin/python bench/echo.py [--levels -6 -12 -18 -24] [--replies 10] [--barge-ins 5]
-                                   [--skip-talk] [--only-barge-in]
+                                   [--skip-talk] [--only-barge-in] [--only-self]
 
 (a) ERLE: a Piper reply played through SpeakerSink (publishing its reference) with the room's echo at each
     level, the microphone read through MicrophoneSource with the canceller. Echo return loss enhancement =
@@ -15,7 +15,7 @@
     asked for, is a self-interruption.
 (d) barge-in with echo: during a long reply (echo at -12 dB), "Stop. Tell me about Mars instead." is played
     into the microphone; from the onset of that speech to the moment the speakers fall silent, and to the
-    moment they play 8 dB quieter (the reply turned down while its words are checked). The onset is where
+    moment they play 8 dB quieter. The onset is where
     the speech is found, by correlation, in a recording of the microphone's feed: paplay's start-up is not
     the product's.
 """
@@ -144,7 +144,8 @@ def _talk(server: SSEServer, folder: Path) -> tuple[subprocess.Popen[bytes], Pat
     process = subprocess.Popen(
         [sys.executable, "-m", "voicechat", "talk", "--base-url", server.base_url, "--transcript", str(transcript),
          "--no-greeting"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "OPENROUTER_API_KEY": "bench", "VOICECHAT_HOME": str(folder)})
+        env={"VOICECHAT_LOG_LEVEL": "INFO", **os.environ, "OPENROUTER_API_KEY": "bench",
+             "VOICECHAT_HOME": str(folder)})
     lines: list[str] = []
 
     def read(stream: object) -> None:
@@ -157,6 +158,14 @@ def _talk(server: SSEServer, folder: Path) -> tuple[subprocess.Popen[bytes], Pat
     while not any(line.startswith("listening:") for line in lines) and time.monotonic() < deadline:
         time.sleep(0.2)
     return process, transcript, lines
+
+
+def _holds(folder: Path) -> list[float]:
+    """How long each reply that a voice held (live/barge_in.py) waited before it played on, from talk.log."""
+    log = folder / "data" / "logs" / "talk.log"
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    return [float(line.rsplit("after ", 1)[1].split()[0]) for line in text.splitlines()
+            if "the held reply plays on after" in line]
 
 
 def _turns(path: Path) -> list[dict[str, object]]:
@@ -183,11 +192,13 @@ def bench_self_interruptions(rig: AudioRig, levels: list[float], replies: int, q
             if os.environ.get("BENCH_ECHO_VERBOSE"):
                 for turn in turns:
                     print(f"  {turn['user']!r} cut={turn['cut']} {turn['replies']}", flush=True)
+            holds = _holds(Path(folder))
         cut = sum(bool(turn["cut"]) for turn in turns)
         extra = max(0, len(turns) - replies)
-        rows.append({"level": level, "turns": len(turns), "cut": cut, "extra": extra})
+        rows.append({"level": level, "turns": len(turns), "cut": cut, "extra": extra, "holds": holds})
         print(f"echo {level:+.0f} dB: {replies} questions -> {len(turns)} turns, {cut} replies cut, "
-              f"{extra} turns nobody asked for", flush=True)
+              f"{extra} turns nobody asked for; {len(holds)} replies held by a false voice and played on"
+              + (f" (held {', '.join(f'{seconds:.2f}' for seconds in holds)} s)" if holds else ""), flush=True)
     return rows
 
 
@@ -217,7 +228,7 @@ def _arrival(microphone: SpeakerMonitor, voice: np.ndarray, after: float) -> flo
 def bench_barge_in(rig: AudioRig, count: int, question: Path, interruption: Path) -> list[float]:
     rig.echo(-12)
     reactions: list[float] = []
-    turned_down: list[float] = []  # on open speakers a voice first turns the reply down (live/barge_in.py)
+    turned_down: list[float] = []  # 8 dB down: the first sign of a hold (live/barge_in.py)
     onset = _speech_onset(interruption)
     pcm, rate = _read_wav(interruption)
     voice = soxr.resample(np.frombuffer(pcm, dtype=np.int16).astype(np.float32), rate, RECORD_RATE)
@@ -259,7 +270,7 @@ def bench_barge_in(rig: AudioRig, count: int, question: Path, interruption: Path
                 print(f"  {turn['user']!r} cut={turn['cut']}", flush=True)
             log = Path(folder) / "data" / "logs" / "talk.log"  # with VOICECHAT_LOG_LEVEL=DEBUG: what talk heard
             for line in log.read_text(errors="replace").splitlines() if log.is_file() else []:
-                if "barge_in" in line or "heard started" in line or "began over" in line or "trace" in line:
+                if any(mark in line for mark in ("barge_in", "heard ", "began over", "trace", "echo", "recogni")):
                     print(f"  talk.log: {line}", flush=True)
     print(f"barge-in with echo at -12 dB: {len(reactions)} of {count} replies fell silent, {cut} turns cut; "
           f"speech onset -> silence median {1000 * statistics.median(reactions):.0f} ms, "
@@ -278,6 +289,7 @@ def main() -> None:
     parser.add_argument("--barge-ins", type=int, default=5)
     parser.add_argument("--skip-talk", action="store_true", help="only (a) and (b): no talk process")
     parser.add_argument("--only-barge-in", action="store_true", help="only (d)")
+    parser.add_argument("--only-self", action="store_true", help="only (c)")
     args = parser.parse_args()
     # A private set of rig devices, so that tests running beside the benchmark do not change its echo.
     problem = rig_problem(PREFIX)
@@ -290,11 +302,11 @@ def main() -> None:
         reply = synthesize_wav(REPLY, Path(folder) / "reply.wav")
         question = synthesize_wav(QUESTION, Path(folder) / "question.wav")
         interruption = synthesize_wav(INTERRUPTION, Path(folder) / "interruption.wav")
-        if not args.only_barge_in:
+        if not args.only_barge_in and not args.only_self:
             bench_erle(rig, args.levels, reply, args.repeats)
         if not args.skip_talk and not args.only_barge_in:
             bench_self_interruptions(rig, args.levels, args.replies, question)
-        if not args.skip_talk:
+        if not args.skip_talk and not args.only_self:
             bench_barge_in(rig, args.barge_ins, question, interruption)
     rig.echo(None)
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", flush=True)

@@ -68,6 +68,13 @@ class SpeakerMonitor:
             self.loud.append((now, rms > 10 ** (-45 / 20)))
             self.levels.append((now, 20 * float(np.log10(rms + 1e-9))))
 
+    def wait_until_listening(self, timeout: float = 10.0) -> None:
+        """Return once the recording has delivered its first block (parec takes a while on a new sink)."""
+        deadline = time.monotonic() + timeout
+        while not self.loud and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.loud, f"nothing was recorded from the speakers in {timeout:g} s"
+
     def wait_for_sound(self, timeout: float) -> float | None:
         """The moment the speakers first played something (after this call), or None."""
         start = len(self.loud)

@@ -6,21 +6,21 @@ import asyncio
 
 from tests.fakes import FakeListener, FakeTTS, ListSink, ScriptedChat, fake_session, finished
 from voicechat.events import Heard, HeardKind
-from voicechat.live.barge_in import DUCKED, BargeInCheck
+from voicechat.live.barge_in import HELD, BargeInCheck
 from voicechat.live.echo import EchoGuard
 from voicechat.session import Session
 
 REPLY = "The capital of France is Paris. It is a lovely city on the river Seine. Its bridges are old."
 
 
-def open_speakers_session(window: float = 2.5) -> tuple[Session, FakeListener, ListSink, list[float], list]:  # type: ignore[type-arg]
+def open_speakers_session(quiet_release: float = 0.8) -> tuple[Session, FakeListener, ListSink, list[float], list]:  # type: ignore[type-arg]
     sink = ListSink()
     session, events = fake_session(ScriptedChat([REPLY]), tts=FakeTTS(seconds=0.8), sink=sink, pace=True)
     listener = FakeListener()
     session.listener = listener  # type: ignore[assignment]
     gains: list[float] = []
     session.echo_guard = EchoGuard()
-    session.barge_check = BargeInCheck(session.echo_guard, gains.append, window=window)
+    session.barge_check = BargeInCheck(session.echo_guard, gains.append, quiet_release=quiet_release)
     return session, listener, sink, gains, events
 
 
@@ -50,19 +50,19 @@ def test_the_replys_own_words_duck_it_and_it_plays_on_whole() -> None:
             await asyncio.sleep(0.5)
             hear(listener, "", HeardKind.STARTED)
             await asyncio.sleep(0.1)
-            assert gains == [DUCKED] and session.replying
+            assert gains == [HELD] and session.replying
             hear(listener, "the capital of france", HeardKind.UPDATE)
             assert await session.wait_for_turns(1, timeout=10)
 
     asyncio.run(asyncio.wait_for(go(), 30))
     (turn,) = finished(events)
     assert not turn.interrupted and sink.interrupts == 0
-    assert gains == [DUCKED, 1.0]
+    assert gains == [HELD, 1.0]
     assert [s.text for s in turn.spoken][-1] == "Its bridges are old."
 
 
 def test_voice_without_words_gives_the_reply_back_its_volume() -> None:
-    session, listener, sink, gains, events = open_speakers_session(window=0.3)
+    session, listener, sink, gains, events = open_speakers_session(quiet_release=0.3)
 
     async def go() -> None:
         async with session:
@@ -70,7 +70,7 @@ def test_voice_without_words_gives_the_reply_back_its_volume() -> None:
             await asyncio.sleep(0.4)
             hear(listener, "", HeardKind.STARTED)
             await asyncio.sleep(0.6)
-            assert gains == [DUCKED, 1.0] and session.replying
+            assert gains == [HELD, 1.0] and session.replying
             assert await session.wait_for_turns(1, timeout=10)
 
     asyncio.run(asyncio.wait_for(go(), 30))
@@ -94,7 +94,7 @@ def test_words_that_are_not_the_replys_cut_it_before_the_final_transcript() -> N
     asyncio.run(asyncio.wait_for(go(), 30))
     (turn,) = finished(events)
     assert turn.interrupted and sink.interrupts == 1
-    assert gains == [DUCKED, 1.0]
+    assert gains == [HELD, 1.0]
     assert "bridges" not in " ".join(s.text for s in turn.spoken)
 
 
@@ -129,3 +129,98 @@ def test_a_voice_louder_than_any_echo_cuts_the_reply_without_waiting_for_words()
 
     voice_half_a_second_into_the_reply(session, listener)
     assert finished(events)[0].interrupted and sink.interrupts == 1 and gains == []
+
+
+def test_a_held_reply_waits_while_the_voice_goes_on_and_plays_on_once_it_is_quiet() -> None:
+    gains: list[float] = []
+
+    async def go() -> tuple[list[float], list[float]]:
+        check = BargeInCheck(EchoGuard(), gains.append, quiet_release=0.2)
+        check.started()
+        for _ in range(10):  # 0.5 s of voiced frames, more than quiet_release
+            await asyncio.sleep(0.05)
+            check.voiced()
+        while_voiced = list(gains)
+        await asyncio.sleep(0.35)
+        return while_voiced, list(gains)
+
+    while_voiced, after_quiet = asyncio.run(go())
+    assert while_voiced == [HELD]
+    assert after_quiet == [HELD, 1.0]
+
+
+def test_a_held_reply_is_let_go_after_the_hold_limit_even_if_the_voice_goes_on() -> None:
+    gains: list[float] = []
+
+    async def go() -> None:
+        check = BargeInCheck(EchoGuard(), gains.append, quiet_release=0.2, hold_limit=0.4)
+        check.started()
+        for _ in range(14):
+            await asyncio.sleep(0.05)
+            check.voiced()
+
+    asyncio.run(go())
+    assert gains == [HELD, 1.0]
+
+
+def test_a_cut_keeps_a_held_reply_silent_until_the_sink_is_emptied() -> None:
+    session, listener, sink, _, events = open_speakers_session()
+    order: list[tuple[float, int]] = []  # each gain set, with how many cuts the sink had had by then
+    assert session.barge_check is not None
+    session.barge_check._duck = lambda gain: order.append((gain, sink.interrupts))
+
+    async def go() -> None:
+        async with session:
+            hear(listener, "Where is it", HeardKind.FINAL)
+            await asyncio.sleep(0.5)
+            hear(listener, "", HeardKind.STARTED)
+            hear(listener, "tell me about mars", HeardKind.UPDATE)
+            assert await session.wait_for_turns(1, timeout=10)
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+    assert finished(events)[0].interrupted
+    assert order[0] == (HELD, 0)
+    assert order[1:] == [(1.0, 1)]  # full volume again only after the cut, never while the reply was held
+
+
+def test_a_held_reply_waits_for_the_recognizer_and_ignores_a_voice_just_as_it_plays_on() -> None:
+    gains: list[float] = []
+    recording = [True]
+
+    async def go() -> tuple[list[float], list[float], bool]:
+        check = BargeInCheck(EchoGuard(), gains.append, quiet_release=0.1, recognizing=lambda: recording[0])
+        check.started()
+        await asyncio.sleep(0.4)  # the voice stopped long ago, but its words are still being recognized
+        while_recording = list(gains)
+        recording[0] = False
+        await asyncio.sleep(0.3)
+        played_on = list(gains)
+        check.started()  # the reply's own echo as it comes back: not held again
+        return while_recording, played_on, check.pending
+
+    while_recording, played_on, held_again = asyncio.run(go())
+    assert while_recording == [HELD]
+    assert played_on == [HELD, 1.0]
+    assert not held_again and gains == [HELD, 1.0]
+
+
+def test_a_final_transcript_of_the_replys_own_words_lets_a_held_reply_play_on() -> None:
+    session, listener, sink, gains, events = open_speakers_session(quiet_release=5.0)
+    assert session.barge_check is not None
+    session.barge_check.recognizing = lambda: True  # only the final can end the hold
+
+    async def go() -> None:
+        async with session:
+            hear(listener, "Where is it", HeardKind.FINAL)
+            await asyncio.sleep(0.5)
+            hear(listener, "", HeardKind.STARTED)
+            await asyncio.sleep(0.3)
+            assert gains == [HELD]
+            hear(listener, "The capital of France is Paris.", HeardKind.FINAL)
+            await asyncio.sleep(0.1)
+            assert gains == [HELD, 1.0] and session.replying
+            assert await session.wait_for_turns(1, timeout=10)
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+    (turn,) = finished(events)
+    assert not turn.interrupted and sink.interrupts == 0

@@ -108,7 +108,7 @@ class Session:
     _last_voice_at: float = 0.0
     _speculator: Speculator | None = None
     echo_guard: EchoGuard | None = None  # on open speakers: a transcript of the reply's own words is no turn
-    barge_check: BargeInCheck | None = None  # on open speakers: voice ducks the reply, words not its own cut it
+    barge_check: BargeInCheck | None = None  # on open speakers: voice holds the reply, words not its own cut it
     _finished: asyncio.Condition = field(default_factory=asyncio.Condition)
     _reading_ahead: asyncio.Task[None] | None = None
     _onset: VoiceOnset | None = None
@@ -191,6 +191,8 @@ class Session:
             log.debug("a voice began over the reply")
             if self.barge_check is None or self.barge_check.started():
                 self._cutting = asyncio.ensure_future(self.interrupt())
+        elif self._onset.speaking and self.barge_check is not None:
+            self.barge_check.voiced()
 
     async def feed_from(self, frames: AsyncIterator[AudioFrame]) -> None:
         async for frame in frames:
@@ -199,12 +201,14 @@ class Session:
     async def interrupt(self) -> None:
         """Stop the reply in flight, if any: cancel its work, silence playback."""
         if self.barge_check is not None:
-            self.barge_check.clear()
+            self.barge_check.settle()  # a held reply stays silent until the cut has emptied the sink
         if self.replying:
             assert self._turn is not None
             self._turn.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._turn
+        if self.barge_check is not None:
+            self.barge_check.clear(cut=True)
 
     async def reset(self, characters: Sequence[Character] | None = None) -> None:
         """Stop any reply and start a new conversation (with these characters and their voices, if given)."""
@@ -248,6 +252,8 @@ class Session:
         log.debug("heard %s %r (replying: %s)", event.kind.value, event.text, self.replying)
         if self._is_echo(event):
             log.info("taken as the reply's echo: %r", event.text)
+            if self.barge_check is not None and event.kind is HeardKind.FINAL:
+                self.barge_check.heard_echo()
             return
         self.emit(event)
         check = self.barge_check if self.options.barge_in and self.replying else None
@@ -290,7 +296,7 @@ class Session:
             log.warning("turn %d failed", turn.index, exc_info=True)
             turn.fail(_describe(failure))
         if self.barge_check is not None:
-            self.barge_check.clear()  # the reply ended while it was ducked
+            self.barge_check.clear(cut=turn.interrupted)  # the reply ended while it was held
         spoken = tuple(self.playback.spoken()) if self.playback is not None else ()
         if turn.interrupted and self.playback is not None:
             self.conversation.keep_only_spoken(spoken)

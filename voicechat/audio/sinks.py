@@ -177,7 +177,8 @@ class SpeakerSink:
 
     def duck(self, gain: float) -> None:
         """Play at `gain` (1.0: full volume) from now on: a reply giving way to a voice. What PortAudio
-        already holds is taken back and played again at the new gain, so the change is heard at once."""
+        already holds is taken back and played again at the new gain, so the change is heard at once.
+        Gain 0 holds the reply: silence, and what was not heard waits in the queue until the gain rises."""
         changed, self.gain = gain != self.gain, gain
         if changed and self._stream is not None and self._stream.active:
             threading.Thread(target=self._restart, args=(True,), name="voicechat-duck", daemon=True).start()
@@ -207,14 +208,15 @@ class SpeakerSink:
         size = 2 * frames
         self._last_fill = time.monotonic()
         with self._room:
-            block = bytes(self._queue[:size])
-            del self._queue[:size]
+            held = self.gain == 0.0
+            block = b"" if held else bytes(self._queue[:size])
+            del self._queue[: len(block)]
             self._room.notify_all()
             if block:
                 at = time.monotonic() + (timing.outputBufferDacTime - timing.currentTime)
                 self._handed.append((at, len(block) / 2 / (self.rate.sample_rate or 1), block))
         block += bytes(size - len(block))
-        if self.gain != 1.0:
+        if self.gain != 1.0 and not held:
             block = _scaled(block, self.gain)
         outdata[:] = block
         if self.played is not None:
@@ -276,6 +278,8 @@ class SpeakerSink:
                     if replay:  # a block more than half heard is not played twice
                         self._queue[:0] = b"".join(block for at, seconds, block in self._handed
                                                    if at + seconds / 2 > now)
+                    else:  # a cut: nothing a duck put back in the meantime may play
+                        self._queue.clear()
                     self._handed.clear()
                 self._stream.start()
             except sounddevice.PortAudioError:

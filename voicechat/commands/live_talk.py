@@ -182,9 +182,11 @@ async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_fact
         session.echo_guard = EchoGuard()  # the second line, behind the canceller
         if isinstance(sink, SpeakerSink):
             canceller = microphone.echo if microphone is not None else None
+            listener = session.listener
             session.barge_check = BargeInCheck(
                 session.echo_guard, sink.duck,
-                louder_than_echo=canceller.heard_voice_over_echo if canceller is not None else lambda: False)
+                louder_than_echo=canceller.heard_voice_over_echo if canceller is not None else lambda: False,
+                recognizing=(lambda: listener.recording) if listener is not None else lambda: False)
     try:
         failed = await (_scripted(session, talk) if talk.inputs else _live(session, microphone))
     except BaseException:

@@ -96,6 +96,11 @@ class RealtimeListener:
         self._resumed_at = 0.0  # when the user last spoke on after a pause
         self._finals = 0  # final transcripts so far
 
+    @property
+    def recording(self) -> bool:
+        """The recognizer is recording an utterance: its final transcript is still to come."""
+        return self._recorder is not None and bool(self._recorder.is_recording)
+
     def _post(self, kind: HeardKind) -> Callable[..., None]:
         def post(text: str = "", *_: Any) -> None:
             if self._loop is not None and not self._stopping.is_set():
@@ -138,6 +143,8 @@ class RealtimeListener:
             silero_deactivity_detection=True,  # Silero, not WebRTC, says when a pause starts: fewer false ones
             early_transcription_on_silence=self.settings.early_transcription,  # seconds, despite its int hint
             on_vad_start=self._on_speech_start,
+            on_recording_start=lambda *_: log.debug("the recognizer starts recording"),
+            on_recording_stop=lambda *_: log.debug("the recognizer stops recording"),
             on_realtime_transcription_update=self._on_live_text(HeardKind.UPDATE),
             on_realtime_transcription_stabilized=self._on_live_text(HeardKind.STABLE),
             on_turn_detection_start=self._on_pause,

@@ -27,6 +27,11 @@ class VoiceOnset:
         self._in_voice = False
         self._pending = b""
 
+    @property
+    def speaking(self) -> bool:
+        """The last frame judged was voiced."""
+        return self._voiced > 0
+
     def heard(self, pcm: bytes) -> bool:
         """16 kHz int16 audio of any length (the canceller's blocks vary): True when a new voice is confirmed
         in it. Silero judges 512 samples at a time; the rest waits for the next call."""
