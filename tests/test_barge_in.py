@@ -224,3 +224,38 @@ def test_a_final_transcript_of_the_replys_own_words_lets_a_held_reply_play_on() 
     asyncio.run(asyncio.wait_for(go(), 30))
     (turn,) = finished(events)
     assert not turn.interrupted and sink.interrupts == 0
+
+
+def test_a_sound_as_loud_as_the_echo_holds_the_reply_before_any_voice_is_detected() -> None:
+    session, listener, sink, gains, events = open_speakers_session(quiet_release=0.3)
+    assert session.barge_check is not None
+    loud = [False]
+    session.barge_check.sound_over_echo = lambda: loud[0]
+
+    class NoVoice:  # the voice detector has not called it speech (yet)
+        speaking = False
+
+        def heard(self, pcm: bytes) -> bool:
+            return False
+
+        def reset(self) -> None:
+            pass
+
+    session._onset = NoVoice()  # type: ignore[assignment]
+
+    async def go() -> tuple[list[float], list[float]]:
+        async with session:
+            hear(listener, "Where is it", HeardKind.FINAL)
+            await asyncio.sleep(0.5)
+            loud[0] = True
+            session._watch_onset(bytes(1024))
+            loud[0] = False
+            held = list(gains)
+            await asyncio.sleep(0.6)  # no voice, no words: a door, a cough
+            after = list(gains)
+            assert await session.wait_for_turns(1, timeout=10)
+            return held, after
+
+    held, after = asyncio.run(asyncio.wait_for(go(), 30))
+    assert held == [HELD] and after == [HELD, 1.0]
+    assert not finished(events)[0].interrupted and sink.interrupts == 0

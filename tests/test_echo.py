@@ -200,7 +200,7 @@ def test_doctor_says_which_mode_talk_uses_on_speakers(monkeypatch) -> None:  # t
     assert fallback.detail.startswith("half duplex") and "pywebrtc-audio" in fallback.fix
 
 
-def test_residue_gate_tells_residue_from_a_voice_louder_than_any_echo() -> None:
+def test_residue_gate_tells_residue_from_a_sound_and_from_a_voice_louder_than_any_echo() -> None:
     from voicechat.live.echo import ResidueGate
 
     rng = np.random.default_rng(3)
@@ -211,7 +211,10 @@ def test_residue_gate_tells_residue_from_a_voice_louder_than_any_echo() -> None:
     gate = ResidueGate()
     for _ in range(50):  # learning: the echo arrives 12 dB under what plays
         assert gate.passes(noise(-22), noise(-10), noise(-22), learning=True)
-    residue, echo_loud, voice = noise(-40), noise(-20), noise(-12)
+    residue, faint, echo_loud, voice = noise(-40), noise(-28), noise(-20), noise(-12)
     assert not gate.passes(noise(-22), noise(-10), residue, learning=False) and not gate.over_echo
+    assert not gate.sound
+    assert gate.passes(noise(-22), noise(-10), faint, learning=False) and not gate.sound  # a slip, or far away
     assert gate.passes(noise(-20), noise(-10), echo_loud, learning=False) and not gate.over_echo
-    assert gate.passes(noise(-12), noise(-10), voice, learning=False) and gate.over_echo
+    assert gate.sound  # as loud as the whole echo: AEC3 never leaves that much, so the reply is held
+    assert gate.passes(noise(-12), noise(-10), voice, learning=False) and gate.over_echo and gate.sound

@@ -187,6 +187,9 @@ class Session:
         if not self.replying:
             self._onset.reset()
             return
+        check = self.barge_check
+        if check is not None and not check.pending and check.sound_over_echo():
+            check.hold()  # before the voice detector can tell: the reply falls silent a few frames sooner
         if self._onset.heard(pcm):
             log.debug("a voice began over the reply")
             if self.barge_check is None or self.barge_check.started():

@@ -174,6 +174,8 @@ class SpeakerSink:
         # the blocks handed to PortAudio and when each reaches the speaker: a duck takes back the unheard ones
         self._handed: deque[tuple[float, float, bytes]] = deque(maxlen=HANDED_BLOCKS)
         self._restarting = threading.Lock()  # one abort-and-start of the stream at a time
+        # an abort drops audio that was counted as played: the reference must be placed on the clock again
+        self._replaced = False
 
     def duck(self, gain: float) -> None:
         """Play at `gain` (1.0: full volume) from now on: a reply giving way to a voice. What PortAudio
@@ -220,7 +222,8 @@ class SpeakerSink:
             block = _scaled(block, self.gain)
         outdata[:] = block
         if self.played is not None:
-            self._publish(block, timing, bool(status.output_underflow))
+            replaced, self._replaced = self._replaced, False
+            self._publish(block, timing, bool(status.output_underflow) or replaced)
 
     def _publish(self, block: bytes, timing: Any, xrun: bool) -> None:
         import numpy as np
@@ -281,6 +284,7 @@ class SpeakerSink:
                     else:  # a cut: nothing a duck put back in the meantime may play
                         self._queue.clear()
                     self._handed.clear()
+                self._replaced = True
                 self._stream.start()
             except sounddevice.PortAudioError:
                 log.warning("the output stream did not restart after a barge-in", exc_info=True)

@@ -186,7 +186,8 @@ async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_fact
             session.barge_check = BargeInCheck(
                 session.echo_guard, sink.duck,
                 louder_than_echo=canceller.heard_voice_over_echo if canceller is not None else lambda: False,
-                recognizing=(lambda: listener.recording) if listener is not None else lambda: False)
+                recognizing=(lambda: listener.recording) if listener is not None else lambda: False,
+                sound_over_echo=canceller.heard_sound_over_echo if canceller is not None else lambda: False)
     try:
         failed = await (_scripted(session, talk) if talk.inputs else _live(session, microphone))
     except BaseException:

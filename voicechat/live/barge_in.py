@@ -32,9 +32,11 @@ CUT_IN_WORDS = frozenset({"stop", "wait", "hold", "hey", "sorry", "excuse", "pau
 class BargeInCheck:
     def __init__(self, guard: EchoGuard, duck: Callable[[float], None], quiet_release: float = QUIET_RELEASE,
                  min_words: int = MIN_WORDS, louder_than_echo: Callable[[], bool] = lambda: False,
-                 hold_limit: float = HOLD_LIMIT, recognizing: Callable[[], bool] = lambda: False) -> None:
+                 hold_limit: float = HOLD_LIMIT, recognizing: Callable[[], bool] = lambda: False,
+                 sound_over_echo: Callable[[], bool] = lambda: False) -> None:
         self.guard, self._duck, self.min_words = guard, duck, min_words
         self.recognizing = recognizing  # the recognizer is recording: its words may yet come
+        self.sound_over_echo = sound_over_echo  # the canceller's latest block was as loud as the whole echo
         self.quiet_release, self.hold_limit = quiet_release, hold_limit
         self.louder_than_echo = louder_than_echo  # the canceller heard a sound no echo could make
         self._expiry: asyncio.TimerHandle | None = None
@@ -53,17 +55,22 @@ class BargeInCheck:
             log.info("voice over the reply, louder than its echo: cut")
             self.settle()
             return True
+        self.hold("voice")
+        return False
+
+    def hold(self, what: str = "sound") -> None:
+        """Pause the reply until the words of what began over it are judged (a sound may be a voice that a
+        voice detector cannot call one yet: the /s/ of "stop")."""
         if self._expiry is None:
             if time.monotonic() - self._resumed_at < RESUME_GRACE:
-                log.debug("voice just as the reply plays on again: taken as its echo")
-                return False
-            log.info("voice over the reply: held until its words are heard")
+                log.debug("%s just as the reply plays on again: taken as its echo", what)
+                return
+            log.info("%s over the reply: held until its words are heard", what)
             if not self._held:
                 self._duck(HELD)
             self._held, self._held_at = True, time.monotonic()
             self._arm(self.quiet_release)
         self.voiced()
-        return False
 
     def voiced(self) -> None:
         """A voiced frame while the reply is held: keep holding while the voice goes on."""

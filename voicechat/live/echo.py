@@ -161,6 +161,7 @@ ECHO_WINDOW_BLOCKS = 12  # the reference blocks (about 0.4 s) whose echo may sti
 PLAYING_DB = -45.0  # the reference is this loud: the speakers are playing
 RESIDUE_MARGIN = 10.0  # dB under the echo expected of what plays: what AEC3 left of it, not a voice
 OVER_ECHO_MARGIN = 6.0  # dB over the whole echo expected of what plays: even uncancelled echo is not this loud
+SOUND_MARGIN = 0.0  # dB over the whole echo expected: far above what AEC3 leaves of it, a sound in the room
 
 
 class ResidueGate:
@@ -177,6 +178,7 @@ class ResidueGate:
         self._far: deque[float] = deque(maxlen=ECHO_WINDOW_BLOCKS)
         self._gains: list[float] = []
         self.over_echo = False  # the last block was louder than its echo could be: a voice over the reply
+        self.sound = False  # the last block was as loud as the whole echo: a sound over the reply (or a slip)
 
     def passes(self, near: npt.NDArray[np.int16], far: npt.NDArray[np.int16], clean: npt.NDArray[np.int16],
                learning: bool) -> bool:
@@ -184,7 +186,7 @@ class ResidueGate:
 
         self._far.append(_db(far))
         playing = max(self._far)
-        self.over_echo = False
+        self.over_echo = self.sound = False
         if playing < PLAYING_DB:
             return True
         if learning:
@@ -195,6 +197,7 @@ class ResidueGate:
         expected = playing + statistics.median(self._gains)
         level = _db(clean)
         self.over_echo = level >= expected + OVER_ECHO_MARGIN
+        self.sound = level >= expected + SOUND_MARGIN
         return level >= expected - RESIDUE_MARGIN
 
 
@@ -222,6 +225,7 @@ class EchoCanceller:
         self.cpu = 0.0
         self.learned = 0.0  # seconds of played sound AEC3 has had
         self.voice_over_echo_at = float("-inf")  # monotonic time of the latest block louder than any echo
+        self.sound_over_echo_at = float("-inf")  # and of the latest block as loud as the whole echo
         self.mute_while_learning = mute_while_learning
         self._gate = ResidueGate()
 
@@ -253,9 +257,20 @@ class EchoCanceller:
             clean = self._count_learning(clean, far)
         if not self._gate.passes(near, far, clean, learning):
             clean = np.zeros_like(clean)
-        elif self._gate.over_echo:
-            self.voice_over_echo_at = time.monotonic()
+        else:
+            if self._gate.over_echo:
+                self.voice_over_echo_at = time.monotonic()
+            if self._gate.sound:
+                self.sound_over_echo_at = time.monotonic()
         return bytes(clean.tobytes())
+
+    def heard_sound_over_echo(self, within: float = 0.05) -> bool:
+        """Whether the latest cleaned block (within `within` seconds) was as loud as the reply's whole echo:
+        the first sign of a voice over the reply, before any voice detector can tell (read from another
+        thread)."""
+        import time
+
+        return time.monotonic() - self.sound_over_echo_at <= within
 
     def heard_voice_over_echo(self, within: float = 0.5) -> bool:
         """Whether, in the last `within` seconds, the microphone heard a sound louder than the reply's echo

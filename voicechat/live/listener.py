@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from voicechat.live.text_turn import TextTurn
 
 log = logging.getLogger("voicechat.listener")
+FINAL_WAIT = 3.0  # seconds after a recording stops in which its final transcript is still expected
 RECENT_FRAMES = SMART_TURN_SECONDS * STT_RATE // FRAME_SAMPLES  # the audio Smart Turn looks at
 MAX_THREADS = 4  # CTranslate2 threads for a tiny model's one transcription at a time: more do not pay
 # RealtimeSTT logs to "realtimestt" (which does not propagate), "RealtimeSTT.*", and from some modules to
@@ -95,11 +96,24 @@ class RealtimeListener:
         self._whisper: LocalWhisper | None = None  # the model, in this process, for live and final text
         self._resumed_at = 0.0  # when the user last spoke on after a pause
         self._finals = 0  # final transcripts so far
+        self._awaiting_final = False  # a recording began whose final transcript has not come yet
+        self._stopped_at = 0.0  # when the recognizer last stopped recording
 
     @property
     def recording(self) -> bool:
-        """The recognizer is recording an utterance: its final transcript is still to come."""
-        return self._recorder is not None and bool(self._recorder.is_recording)
+        """The recognizer is recording an utterance, or transcribing the one it recorded: its final
+        transcript is still to come."""
+        if self._recorder is not None and self._recorder.is_recording:
+            return True
+        return self._awaiting_final and time.monotonic() - self._stopped_at < FINAL_WAIT
+
+    def _recording_started(self, *_: Any) -> None:
+        log.debug("the recognizer starts recording")
+        self._awaiting_final = True
+
+    def _recording_stopped(self, *_: Any) -> None:
+        log.debug("the recognizer stops recording")
+        self._stopped_at = time.monotonic()
 
     def _post(self, kind: HeardKind) -> Callable[..., None]:
         def post(text: str = "", *_: Any) -> None:
@@ -143,8 +157,8 @@ class RealtimeListener:
             silero_deactivity_detection=True,  # Silero, not WebRTC, says when a pause starts: fewer false ones
             early_transcription_on_silence=self.settings.early_transcription,  # seconds, despite its int hint
             on_vad_start=self._on_speech_start,
-            on_recording_start=lambda *_: log.debug("the recognizer starts recording"),
-            on_recording_stop=lambda *_: log.debug("the recognizer stops recording"),
+            on_recording_start=self._recording_started,
+            on_recording_stop=self._recording_stopped,
             on_realtime_transcription_update=self._on_live_text(HeardKind.UPDATE),
             on_realtime_transcription_stabilized=self._on_live_text(HeardKind.STABLE),
             on_turn_detection_start=self._on_pause,
@@ -327,6 +341,7 @@ class RealtimeListener:
             if text and text.strip():
                 self._finals += 1
                 post_final(text)
+            self._awaiting_final = False
 
     def feed(self, pcm: bytes) -> None:
         """16 kHz mono int16 audio, at real-time pace (RealtimeSTT's VAD counts on it)."""
