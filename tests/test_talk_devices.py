@@ -41,10 +41,6 @@ MARS = "Mars is a cold red planet."
 READY_TIMEOUT = 180  # the recognizer loads in 15-25 s on a busy 2-core machine
 STOP_WITHIN = 2.0  # the issue's bound for Ctrl+C / SIGTERM: a stopped conversation, not a hang
 QUESTION_WER = 0.4  # tiny.en through the devices: two words of six may slip ("But what is capital of France?")
-# Open issue 11: the interruption cuts the reply, but what the recognizer makes of words spoken over the
-# reply (the canceller's suppression in double talk) is sometimes far from them ("Come eat about Martin
-# Stead."). The case runs and shows it; it passes when that is fixed.
-DOUBLE_TALK = pytest.mark.xfail(strict=False, reason="issue 11: words spoken over a reply are sometimes misheard")
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +163,6 @@ def test_one_spoken_question_is_one_turn_and_its_reply_is_heard_whole(  # type: 
     assert f"User: {turns[0]['user']}" in talk.lines and "Traceback" not in output
 
 
-@DOUBLE_TALK
 def test_the_reply_is_cut_by_a_real_interruption_with_echo_present(  # type: ignore[no-untyped-def]
         rig, server, piped, speech, tmp_path: Path) -> None:
     rig.echo(-12)
