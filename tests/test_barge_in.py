@@ -1,4 +1,4 @@
-"""Barge-in on open speakers (fakes, fast): voice ducks the reply; only words that are not its own cut it."""
+"""Barge-in on open speakers (fakes, fast): voice holds the reply; only words that are not its own cut it."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def voice_half_a_second_into_the_reply(session: Session, listener: FakeListener)
     asyncio.run(asyncio.wait_for(go(), 30))
 
 
-def test_the_replys_own_words_duck_it_and_it_plays_on_whole() -> None:
+def test_the_replys_own_words_hold_it_and_it_plays_on_whole() -> None:
     session, listener, sink, gains, events = open_speakers_session()
 
     async def go() -> None:

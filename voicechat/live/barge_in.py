@@ -23,7 +23,7 @@ QUIET_RELEASE = 0.8  # seconds after the voice's last voiced frame with no words
 # ...once the recognizer is not recording either: what it is recording may be the user's words, still to come
 RESUME_GRACE = 0.5  # seconds after a reply plays on in which a voice's onset does not hold it again: the
 # canceller takes that long to catch the echo of a reply that paused (a louder-than-echo voice still cuts)
-HOLD_LIMIT = 4.0  # seconds a reply is held at most while its words are awaited
+HOLD_LIMIT = 8.0  # seconds a reply is held at most while its words are awaited (a slow CPU needs 5)
 MIN_WORDS = 2  # a live transcript this long is judged (one word is too often a hallucinated "Okay.")
 # ...unless the one word is how people cut in: these stop the reply at once when the reply did not say them
 CUT_IN_WORDS = frozenset({"stop", "wait", "hold", "hey", "sorry", "excuse", "pause", "quiet", "enough", "shh"})
