@@ -200,9 +200,14 @@ def test_a_turn_emits_its_events_stage_by_stage(server: SSEServer, make_speech, 
                 return position
         raise AssertionError(f"no {kind.__name__} {where or ''} in {events}")
 
+    # Live text comes while the user speaks where the CPU keeps up; on a slow one (tiny.en takes 1.5 s a pass
+    # on a Zen 1 core, and the early final transcriptions at each pause go first) none may come before the
+    # final. Where it comes, it comes between the start and the final.
+    live = [first(Heard, HeardKind.UPDATE)] if any(
+        isinstance(e, Heard) and e.kind is HeardKind.UPDATE for e in events) else []
     order = [
         first(Heard, HeardKind.STARTED),
-        first(Heard, HeardKind.UPDATE),
+        *live,
         first(Heard, HeardKind.FINAL),
         first(TurnStarted),
         first(TextDelta),
