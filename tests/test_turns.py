@@ -18,6 +18,7 @@ from voicechat.live.turns import (
     TurnDetector,
     TurnSettings,
     WordsVerdict,
+    short_reply,
     smart_turn_path,
     words_trail,
 )
@@ -229,6 +230,31 @@ def test_a_pause_after_a_whole_question_ends_soon_once_its_words_are_read(
         threading.Event().wait(0.05)
     turns.close()
     assert waits.applied[-1] == 0.15 and waits.decisions[-1].reason == "complete"
+
+
+@pytest.mark.parametrize(("text", "whole"), [
+    ("Okay.", True), ("Yes, please.", True), ("Thank you so much!", True), ("No.", True), ("Of course.", True),
+    ("So.", False), ("Okay...", False), ("Okay, so", False), ("Yes, but", False), ("I like dogs.", False),
+    ("Thank", False), ("", False),
+])
+def test_a_short_reply_is_whole_by_its_words(text: str, whole: bool) -> None:
+    assert short_reply(text) is whole
+
+
+def test_a_short_reply_ends_soon_though_the_judge_reads_it_as_cut_off(
+        smart_turn: SmartTurn, text_judge: TextTurn, speech: Callable[[str], bytes]) -> None:
+    assert not text_judge.finished("Okay.")  # why the rule exists: the judge alone would wait 1.0 s
+    waits = Waits()
+    turns = EndOfTurn(SETTINGS, waits.apply, smart_turn, waits.decided, text_judge)
+    turns.pause_started(speech("What time is it?"))
+    turns.pause_transcript("Okay.")
+    for _ in range(200):
+        if waits.applied and waits.applied[-1] == 0.15:
+            break
+        threading.Event().wait(0.05)
+    turns.close()
+    assert waits.applied[-1] == 0.15 and waits.decisions[-1].reason == "complete"
+    assert 1.0 not in waits.applied
 
 
 @pytest.mark.slow

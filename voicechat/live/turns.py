@@ -46,6 +46,17 @@ SUBORDINATORS = frozenset((
     "until", "once",
 ))
 
+# Words that make a whole reply on their own ("Okay.", "Yes, please.", "Thank you!"): the text judge, which
+# learned that a message says something, reads most of them as cut off (-4 to -8) and they waited 1.0 s.
+SHORT_REPLY_WORDS = frozenset((
+    "yes", "yeah", "yep", "yup", "no", "nope", "nah", "okay", "ok", "sure", "right", "alright", "fine", "great",
+    "good", "cool", "nice", "perfect", "thanks", "thank", "you", "please", "hi", "hello", "hey", "bye",
+    "goodbye", "sorry", "wow", "absolutely", "exactly", "definitely", "indeed", "agreed", "correct", "true",
+    "of", "course", "very", "much", "so", "not", "really", "maybe", "oh", "ah", "night", "morning",
+    "thing", "me", "too",
+))
+SHORT_REPLY_MAX_WORDS = 4
+
 
 @dataclass(frozen=True)
 class TurnSettings:
@@ -131,6 +142,21 @@ def words_trail(text: str) -> bool | None:
     if stripped[-1] in ".?!":
         return False
     return None
+
+
+def short_reply(text: str) -> bool:
+    """ "Okay." "Yes, please." "Thank you so much!": a whole reply though it says little. Not one that
+    trails ("So," "Okay..."), and not a lone filler word ("So.", "Oh.")."""
+    if words_trail(text) is not False:
+        return False
+    words = re.findall(r"[a-z']+", text.lower())
+    if not 0 < len(words) <= SHORT_REPLY_MAX_WORDS or not set(words) <= SHORT_REPLY_WORDS:
+        return False
+    return not (len(words) == 1 and words[0] in NOT_ALONE)
+
+
+NOT_ALONE = frozenset(("so", "oh", "ah", "of", "very", "much", "not", "really", "you", "course", "me", "too",
+                       "thing", "thank"))
 
 
 class TurnDetector:
@@ -221,7 +247,9 @@ class EndOfTurn:
             if not self._in_pause or not text.strip():
                 return
             self._pause_text = text
-            if self.words_model is not None:
+            if self.words_model is not None and short_reply(text):
+                self._words = WordsVerdict.FINISHED  # no need to ask the judge, which reads these as cut off
+            elif self.words_model is not None:
                 self._words_job = (self._generation, text)
                 self._work.notify()
             self._decide_locked()
