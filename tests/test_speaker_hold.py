@@ -80,3 +80,42 @@ def test_a_held_reply_falls_silent_and_plays_on_without_losing_a_sound(rig: Audi
         assert abs(heard - TONE_SECONDS) < 0.2, f"{heard:.2f} s of the {TONE_SECONDS} s tone was heard"
     finally:
         monitor.stop(tmp_path / "speakers.wav")
+
+
+FLICKER = """
+import asyncio, threading, time
+import numpy as np
+from voicechat.audio.sinks import SpeakerSink
+from voicechat.events import AudioChunk
+
+async def main():
+    rate = 22050
+    t = np.arange(int(rate * 3.0)) / rate
+    tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16).tobytes()
+    sink = SpeakerSink()
+
+    def flicker():  # as the microphone's thread pauses a reply and the event loop gives it back
+        for turn in range(60):
+            sink.duck(0.0 if turn % 2 == 0 else 1.0)
+            time.sleep(0.02)
+        sink.duck(1.0)
+
+    step = 2 * int(rate * 0.05)
+    await sink.write(AudioChunk(tone[:step], rate))
+    thread = threading.Thread(target=flicker)
+    thread.start()
+    for start in range(step, len(tone), step):
+        await sink.write(AudioChunk(tone[start:start + step], rate))
+    thread.join()
+    await sink.close()
+    print("played", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_a_reply_paused_and_given_back_many_times_in_a_row_still_plays_to_its_end(rig: AudioRig) -> None:
+    """Each pause aborts and restarts the output stream; a write that waits for room meanwhile must not take
+    the restarting stream for a dead device ("output device ... stopped playing")."""
+    played = subprocess.run([sys.executable, "-c", FLICKER], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert played.returncode == 0 and "played" in played.stdout, played.stderr[-2000:]

@@ -235,7 +235,10 @@ class SpeakerSink:
         self.played.publish(samples, at, xrun)
 
     def _stalled(self) -> bool:
-        """PortAudio stopped asking for audio (the stream died, or the device hangs)."""
+        """PortAudio stopped asking for audio (the stream died, or the device hangs); a stream that a barge-in
+        is aborting and starting again is inactive for a moment, and has not stopped."""
+        if self._restarting.locked():
+            return False
         return not self._stream.active or time.monotonic() - self._last_fill > STALL_SECONDS
 
     def _wait_for_room(self) -> None:
