@@ -259,3 +259,63 @@ def test_a_sound_as_loud_as_the_echo_holds_the_reply_before_any_voice_is_detecte
     held, after = asyncio.run(asyncio.wait_for(go(), 30))
     assert held == [HELD] and after == [HELD, 1.0]
     assert not finished(events)[0].interrupted and sink.interrupts == 0
+
+
+def test_a_sound_pauses_the_reply_from_the_microphones_thread_and_the_loop_holds_it() -> None:
+    import threading
+
+    from voicechat.commands.live_talk import _pause_from_microphone
+
+    session, listener, sink, gains, events = open_speakers_session(quiet_release=0.3)
+
+    async def go() -> tuple[list[float], bool, list[float]]:
+        async with session:
+            hear(listener, "Where is it", HeardKind.FINAL)
+            await asyncio.sleep(0.5)
+            pause = _pause_from_microphone(session, asyncio.get_running_loop())
+            microphone = threading.Thread(target=pause)  # as the canceller calls it, off the event loop
+            microphone.start()
+            microphone.join()
+            paused = list(gains)  # before the loop has had its turn
+            await asyncio.sleep(0)
+            assert session.barge_check is not None
+            pending = session.barge_check.pending  # taken over as a hold
+            await asyncio.sleep(0.6)  # no voice, no words: the reply plays on
+            after = list(gains)
+            assert await session.wait_for_turns(1, timeout=10)
+            return paused, pending, after
+
+    paused, pending, after = asyncio.run(asyncio.wait_for(go(), 30))
+    assert paused == [HELD] and pending
+    assert after == [HELD, 1.0]
+    assert not finished(events)[0].interrupted and sink.interrupts == 0
+
+
+def test_a_pause_from_the_microphones_thread_after_the_reply_ended_gives_the_volume_back() -> None:
+    session, _, _, gains, _ = open_speakers_session()
+    assert session.barge_check is not None
+    check = session.barge_check
+
+    async def go() -> None:
+        async with session:
+            assert check.pause_at_once()  # the echo's tail, heard as the reply ends
+            assert not check.pause_at_once()  # once is enough
+            session.sound_over_reply()  # the loop's turn: no reply plays
+            assert not check.pending
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+    assert gains == [HELD, 1.0]
+
+
+def test_a_cut_while_the_microphones_thread_paused_the_reply_leaves_the_next_reply_at_full_volume() -> None:
+    gains: list[float] = []
+
+    async def go() -> None:
+        check = BargeInCheck(EchoGuard(), gains.append)
+        assert check.pause_at_once()
+        check.settle()
+        check.clear(cut=True)  # the voice was the user's: cut before the loop took the pause over
+        check.release_early()  # the loop's turn comes late: nothing more to give back
+
+    asyncio.run(go())
+    assert gains == [HELD, 1.0]

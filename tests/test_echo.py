@@ -137,6 +137,35 @@ def test_aec_removes_a_replys_echo_and_keeps_the_users_voice(make_speech, tmp_pa
     assert clean_wer < raw_wer and clean_wer <= 0.67, (heard, clean_wer, raw_wer)
 
 
+def test_the_canceller_calls_its_hook_on_a_voice_over_the_echo_and_never_on_the_echo_alone(make_speech) -> None:  # type: ignore[no-untyped-def]
+    from voicechat.live.echo import LEARN_SECONDS
+
+    reply = ("Once upon a time there was a small boat on a wide grey sea. The sailor in it had lost his map. "
+             "He watched the stars every night to find his way home. One night a storm came and threw the "
+             "waves high.")
+    far = _speech_16k(make_speech, reply, "reply.wav")
+    user = _speech_16k(make_speech, "Stop. Tell me about Mars instead.", "user.wav")
+    near = _room(far, delay=0.07, gain_db=-12)
+    user_at = far.size - user.size - RATE // 2  # the user talks over the reply's last seconds
+    assert user_at > (LEARN_SECONDS + 2) * RATE  # AEC3 and the gate have learned the room by then
+    near[user_at : user_at + user.size] += user
+    near_pcm = np.clip(near, -32768, 32767).astype(np.int16)
+    voice_at = user_at + int(np.argmax(np.abs(user) > 0.02 * 32768))  # the first audible sample of the voice
+
+    played, start = PlayedAudio(), 100.0
+    canceller = EchoCanceller(played, mute_while_learning=False)
+    calls: list[int] = []  # the microphone sample at the end of each block that called the hook
+    lead = int(REFERENCE_LEAD * RATE) + 1024
+    played.publish(far[:lead], start)
+    for i in range(0, near_pcm.size - 512, 512):
+        played.publish(far[i + lead : i + lead + 512], start + (i + lead) / RATE)
+        canceller.on_sound = lambda end=i + 512: calls.append(end)
+        canceller.process(near_pcm[i : i + 512].tobytes(), start + i / RATE)
+    assert calls, "the voice over the reply never reached the hook"
+    assert all(end > voice_at for end in calls), "the echo alone called the hook"
+    assert calls[0] - voice_at < 0.1 * RATE, f"the hook came {(calls[0] - voice_at) / RATE:.3f} s into the voice"
+
+
 def _wav(samples: np.ndarray, path: Path) -> Path:
     with wave.open(str(path), "wb") as handle:
         handle.setnchannels(1)
@@ -218,3 +247,20 @@ def test_residue_gate_tells_residue_from_a_sound_and_from_a_voice_louder_than_an
     assert gate.passes(noise(-20), noise(-10), echo_loud, learning=False) and not gate.over_echo
     assert gate.sound  # as loud as the whole echo: AEC3 never leaves that much, so the reply is held
     assert gate.passes(noise(-12), noise(-10), voice, learning=False) and gate.over_echo and gate.sound
+
+
+def test_residue_gate_takes_a_sound_that_begins_late_in_a_block_at_once() -> None:
+    from voicechat.live.echo import ResidueGate
+
+    rng = np.random.default_rng(5)
+
+    def noise(db: float, samples: int = 480) -> np.ndarray:
+        return (rng.standard_normal(samples) * 32768 * 10 ** (db / 20)).clip(-32768, 32767).astype(np.int16)
+
+    gate = ResidueGate()
+    for _ in range(50):  # learning: the echo arrives 12 dB under what plays
+        gate.passes(noise(-22), noise(-10), noise(-22), learning=True)
+    late = np.concatenate([noise(-40, 320), noise(-20, 160)])  # residue, then the last 10 ms loud
+    assert gate.passes(noise(-22), noise(-10), late, learning=False)
+    assert gate.sound  # the block as a whole is 5 dB quieter than the echo, its last 10 ms are not
+    assert not gate.over_echo

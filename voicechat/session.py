@@ -197,6 +197,18 @@ class Session:
         elif self._onset.speaking and self.barge_check is not None:
             self.barge_check.voiced()
 
+    def sound_over_reply(self) -> None:
+        """The microphone's thread paused the reply on a sound as loud as its whole echo
+        (BargeInCheck.pause_at_once): hold it like any voice over a reply, or give the volume back when no
+        reply plays any more."""
+        check = self.barge_check
+        if check is None:
+            return
+        if self.replying:
+            check.hold()
+        else:
+            check.release_early()
+
     async def feed_from(self, frames: AsyncIterator[AudioFrame]) -> None:
         async for frame in frames:
             self.feed(frame)

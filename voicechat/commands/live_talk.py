@@ -188,6 +188,8 @@ async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_fact
                 louder_than_echo=canceller.heard_voice_over_echo if canceller is not None else lambda: False,
                 recognizing=(lambda: listener.recording) if listener is not None else lambda: False,
                 sound_over_echo=canceller.heard_sound_over_echo if canceller is not None else lambda: False)
+            if canceller is not None:
+                canceller.on_sound = _pause_from_microphone(session, asyncio.get_running_loop())
     try:
         failed = await (_scripted(session, talk) if talk.inputs else _live(session, microphone))
     except BaseException:
@@ -199,6 +201,19 @@ async def _converse(talk: AudioTalk, microphone: Any, model_dir: Path, sink_fact
         await chat.aclose()
     await _finish_output(sink, talk.output)
     return failed
+
+
+def _pause_from_microphone(session: Session, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """The canceller's hook, in the microphone's thread: a sound over the reply silences it there and then,
+    and the event loop takes the pause over when its turn comes (it may be busy with speech)."""
+
+    def pause() -> None:
+        check = session.barge_check
+        if check is not None and session.replying and check.pause_at_once():
+            with contextlib.suppress(RuntimeError):  # the loop closed under us
+                loop.call_soon_threadsafe(session.sound_over_reply)
+
+    return pause
 
 
 async def _finish_output(sink: AudioSink, output: Path | None) -> None:

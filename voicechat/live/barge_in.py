@@ -5,6 +5,10 @@ playback pauses where it is, so the user hears it give way and the microphone he
 reply's echo. The reply is cut when the words heard (live or final) are not its own; when they are its
 own, or when the voice stops and the recognizer has nothing coming, it plays on from where it paused.
 With headphones there is no echo, and voice cuts the reply at once.
+
+A sound as loud as the reply's whole echo pauses the reply from the microphone's own thread
+(`pause_at_once`), before the event loop, busy with speech and transcripts, has its turn; the loop then
+takes the pause over as a hold, or gives the volume back when no reply plays any more.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class BargeInCheck:
         self._expiry: asyncio.TimerHandle | None = None
         self._held_at = self._voice_at = 0.0
         self._held = False  # the sink plays at HELD: only clear() gives the reply its volume back
+        self._early = False  # the microphone's thread paused the reply; the loop has not taken it over yet
         self._resumed_at = -RESUME_GRACE
 
     @property
@@ -64,13 +69,32 @@ class BargeInCheck:
         if self._expiry is None:
             if time.monotonic() - self._resumed_at < RESUME_GRACE:
                 log.debug("%s just as the reply plays on again: taken as its echo", what)
+                self.release_early()
                 return
             log.info("%s over the reply: held until its words are heard", what)
-            if not self._held:
+            if not self._held and not self._early:
                 self._duck(HELD)
-            self._held, self._held_at = True, time.monotonic()
+            self._held, self._early, self._held_at = True, False, time.monotonic()
             self._arm(self.quiet_release)
         self.voiced()
+
+    def pause_at_once(self) -> bool:
+        """The microphone's thread heard a sound as loud as the reply's whole echo: silence the reply now.
+        True when it paused it; the event loop must then call hold() (a reply plays) or release_early()."""
+        if self._held or self._early or self._expiry is not None:
+            return False
+        if time.monotonic() - self._resumed_at < RESUME_GRACE:
+            return False  # the echo of a reply that just played on again (as in hold())
+        self._early = True
+        self._duck(HELD)
+        log.debug("sound over the reply: paused from the microphone's thread")
+        return True
+
+    def release_early(self) -> None:
+        """No reply plays any more to hold: a pause from the microphone's thread gives the volume back."""
+        if self._early and not self._held:
+            self._early = False
+            self._duck(1.0)
 
     def voiced(self) -> None:
         """A voiced frame while the reply is held: keep holding while the voice goes on."""
@@ -117,6 +141,7 @@ class BargeInCheck:
     def clear(self, cut: bool = False) -> None:
         """The reply plays on at full volume; `cut`: there is no reply any more, the next one plays so."""
         self.settle()
+        self.release_early()
         if self._held:
             if not cut:
                 log.info("the held reply plays on after %.2f s", time.monotonic() - self._held_at)

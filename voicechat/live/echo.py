@@ -12,9 +12,10 @@ is its echo, not the user.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,8 @@ from voicechat.events import Heard, HeardKind
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+log = logging.getLogger("voicechat.echo")
 
 RATE = 16000
 AEC_FRAME = 160  # AEC3 works in 10 ms frames: anything else it pads, which would break the stream
@@ -157,6 +160,12 @@ def _db(samples: npt.NDArray[np.int16]) -> float:
     return float(10 * np.log10(np.mean(x * x) + 1e-10))
 
 
+def _loudest_frame_db(samples: npt.NDArray[np.int16]) -> float:
+    """The level of the loudest 10 ms of a block: a voice that begins late in a block counts at once."""
+    whole = samples.size // AEC_FRAME * AEC_FRAME
+    return max((_db(frame) for frame in samples[:whole].reshape(-1, AEC_FRAME)), default=_db(samples))
+
+
 ECHO_WINDOW_BLOCKS = 12  # the reference blocks (about 0.4 s) whose echo may still be arriving
 PLAYING_DB = -45.0  # the reference is this loud: the speakers are playing
 RESIDUE_MARGIN = 10.0  # dB under the echo expected of what plays: what AEC3 left of it, not a voice
@@ -197,7 +206,7 @@ class ResidueGate:
         expected = playing + statistics.median(self._gains)
         level = _db(clean)
         self.over_echo = level >= expected + OVER_ECHO_MARGIN
-        self.sound = level >= expected + SOUND_MARGIN
+        self.sound = _loudest_frame_db(clean) >= expected + SOUND_MARGIN
         return level >= expected - RESIDUE_MARGIN
 
 
@@ -228,6 +237,9 @@ class EchoCanceller:
         self.sound_over_echo_at = float("-inf")  # and of the latest block as loud as the whole echo
         self.mute_while_learning = mute_while_learning
         self._gate = ResidueGate()
+        # called in the microphone's thread on each block as loud as the reply's whole echo: the barge-in check
+        # pauses the reply from there, without waiting for the event loop's turn
+        self.on_sound: Callable[[], None] | None = None
 
     @property
     def learning(self) -> bool:
@@ -262,6 +274,10 @@ class EchoCanceller:
                 self.voice_over_echo_at = time.monotonic()
             if self._gate.sound:
                 self.sound_over_echo_at = time.monotonic()
+                if self.on_sound is not None:
+                    log.debug("sound over the echo in a block captured %.0f ms ago, %.0f ms long",
+                              1000 * (time.monotonic() - captured), 1000 * usable / RATE)
+                    self.on_sound()
         return bytes(clean.tobytes())
 
     def heard_sound_over_echo(self, within: float = 0.05) -> bool:
