@@ -13,6 +13,7 @@ from voicechat.live.echo import (
     AEC_FRAME,
     RATE,
     REFERENCE_LEAD,
+    SETTLE_SECONDS,
     EchoCanceller,
     EchoGuard,
     PlayedAudio,
@@ -43,11 +44,12 @@ def test_played_audio_forgets_what_the_ring_no_longer_holds() -> None:
 
 def test_stream_clock_counts_samples_and_takes_the_median_of_reported_times() -> None:
     clock = StreamClock()
-    reported = [5.0 + 0.03] + [5.0 + i * 0.01 + 0.0005 * (-1) ** i for i in range(1, 30)]  # a late first block
+    reported = [5.0 + 0.03] + [5.0 + i * 0.01 + 0.0005 * (-1) ** i for i in range(1, 100)]  # a late first block
     places = [clock.place(t, 160) for t in reported]
-    steps = np.diff(places[24:])
+    settled = round(SETTLE_SECONDS * 100)  # 10 ms blocks
+    steps = np.diff(places[settled:])
     assert (steps == 160).all()  # counted, contiguous, once settled
-    assert abs(places[24] - round((5.0 + 24 * 0.01) * RATE)) < 20  # the outlier did not place it
+    assert abs(places[settled] - round((5.0 + settled * 0.01) * RATE)) < 20  # the outlier did not place it
 
 
 def test_stream_clock_places_the_stream_again_after_an_xrun() -> None:

@@ -32,7 +32,9 @@ AEC_FRAME = 160  # AEC3 works in 10 ms frames: anything else it pads, which woul
 # The reference is handed to AEC3 this far ahead of the microphone's moment: AEC3 finds echo delays from
 # 0 to 500 ms but none below 0, and the placement of a stream on the clock is only good to tens of ms.
 REFERENCE_LEAD = 0.1
-SETTLE_BLOCKS = 24  # a stream's place on the clock: the median of its first blocks' reported times
+# A stream's place on the clock: the median of the reported times of its blocks in this first stretch (in
+# seconds, not blocks: the microphone's 16 ms blocks report times that wobble more than the 32 ms ones did)
+SETTLE_SECONDS = 0.75
 REANCHOR_SECONDS = 0.25  # a stream this far from its counted place has skipped (beyond what PortAudio flags)
 
 
@@ -59,6 +61,7 @@ class StreamClock:
         self._counted = 0
         self._offsets: list[int] = []
         self._offset = 0
+        self._anchored_at = 0  # the counted sample from which the offsets are being gathered
 
     def place(self, reported: float, count: int, xrun: bool = False) -> int:
         """The index of a block's first sample, given the time PortAudio reported for it."""
@@ -66,8 +69,8 @@ class StreamClock:
 
         offset = round(reported * RATE) - self._counted
         if xrun or (self._offsets and abs(offset - self._offset) > REANCHOR_SECONDS * RATE):
-            self._offsets = []
-        if len(self._offsets) < SETTLE_BLOCKS:
+            self._offsets, self._anchored_at = [], self._counted
+        if self._counted - self._anchored_at < SETTLE_SECONDS * RATE:
             self._offsets.append(offset)
             self._offset = round(statistics.median(self._offsets))
         at = self._counted + self._offset

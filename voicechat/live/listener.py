@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from voicechat.errors import VoicechatError
 from voicechat.events import Heard, HeardKind
-from voicechat.live.sources import FRAME_SAMPLES, STT_RATE
+from voicechat.live.sources import STT_RATE
 from voicechat.live.turns import SMART_TURN_SECONDS, EndOfTurn, TurnDecision, TurnSettings
 
 if TYPE_CHECKING:
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voicechat.listener")
 FINAL_WAIT = 3.0  # seconds after a recording stops in which its final transcript is still expected
-RECENT_FRAMES = SMART_TURN_SECONDS * STT_RATE // FRAME_SAMPLES  # the audio Smart Turn looks at
+# the audio Smart Turn looks at, in the smallest pieces fed: the echo canceller hands on 10 ms steps
+RECENT_FRAMES = SMART_TURN_SECONDS * STT_RATE // 160
 MAX_THREADS = 4  # CTranslate2 threads for a tiny model's one transcription at a time: more do not pay
 # RealtimeSTT logs to "realtimestt" (which does not propagate), "RealtimeSTT.*", and from some modules to
 # the root logger: the start watches all three, and takes only records of RealtimeSTT's own code.

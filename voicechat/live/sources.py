@@ -110,7 +110,12 @@ class StreamResampler:
 
 
 OPEN_TIMEOUT = 10.0  # seconds for a device to deliver its first block
-INPUT_LATENCY = 0.05  # seconds: PortAudio's input buffer; its capture timestamps are exact at this setting
+# A voice over a reply is heard this much sooner: with 32 ms blocks and a 50 ms buffer, a block reached the
+# barge-in check 50-90 ms after its capture; 16 ms and 20 ms took the onset -> silence median from 214 to
+# 122 ms on the rig (docs/benchmarks.md). Either alone gained little. The canceller's alignment holds at
+# this setting, since a stream's place on the clock is the median of many blocks' reported times.
+CAPTURE_SAMPLES = 256  # 16 ms at 16 kHz per microphone block
+INPUT_LATENCY = 0.02  # seconds: PortAudio's input buffer
 
 
 class MicrophoneSource:
@@ -149,7 +154,7 @@ class MicrophoneSource:
         try:
             self._stream = sounddevice.RawInputStream(
                 samplerate=rate, channels=1, dtype="int16", device=self.device["index"],
-                blocksize=int(rate * FRAME_SAMPLES / STT_RATE), latency=INPUT_LATENCY, callback=on_audio,
+                blocksize=int(rate * CAPTURE_SAMPLES / STT_RATE), latency=INPUT_LATENCY, callback=on_audio,
             )
             self._stream.start()
         except sounddevice.PortAudioError as error:
