@@ -109,6 +109,12 @@ async def main():
     thread.join()
     await sink.close()
     print("played", flush=True)
+    sink = SpeakerSink()
+    await sink.write(AudioChunk(tone[:step], rate))
+    with sink._restarting:  # a barge-in's abort-and-start, caught between the two
+        sink._stream.abort()
+        print("restarting stalled" if sink._stalled() else "restarting playing", flush=True)
+    print("stopped stalled" if sink._stalled() else "stopped playing", flush=True)
 
 asyncio.run(main())
 """
@@ -119,3 +125,5 @@ def test_a_reply_paused_and_given_back_many_times_in_a_row_still_plays_to_its_en
     the restarting stream for a dead device ("output device ... stopped playing")."""
     played = subprocess.run([sys.executable, "-c", FLICKER], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert played.returncode == 0 and "played" in played.stdout, played.stderr[-2000:]
+    assert "restarting playing" in played.stdout  # inactive for a moment while it is started again
+    assert "stopped stalled" in played.stdout  # a stream that stopped for good is still told apart
