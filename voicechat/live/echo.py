@@ -169,7 +169,7 @@ def _loudest_frame_db(samples: npt.NDArray[np.int16]) -> float:
     return max((_db(frame) for frame in samples[:whole].reshape(-1, AEC_FRAME)), default=_db(samples))
 
 
-ECHO_WINDOW_BLOCKS = 12  # the reference blocks (about 0.4 s) whose echo may still be arriving
+ECHO_WINDOW_SECONDS = 0.4  # the reference whose echo may still be arriving
 PLAYING_DB = -45.0  # the reference is this loud: the speakers are playing
 RESIDUE_MARGIN = 10.0  # dB under the echo expected of what plays: what AEC3 left of it, not a voice
 OVER_ECHO_MARGIN = 6.0  # dB over the whole echo expected of what plays: even uncancelled echo is not this loud
@@ -187,7 +187,8 @@ class ResidueGate:
     def __init__(self) -> None:
         from collections import deque
 
-        self._far: deque[float] = deque(maxlen=ECHO_WINDOW_BLOCKS)
+        self._far: deque[tuple[float, int]] = deque()  # level and length of each recent reference block
+        self._far_samples = 0
         self._gains: list[float] = []
         self.over_echo = False  # the last block was louder than its echo could be: a voice over the reply
         self.sound = False  # the last block was as loud as the whole echo: a sound over the reply (or a slip)
@@ -196,8 +197,7 @@ class ResidueGate:
                learning: bool) -> bool:
         import statistics
 
-        self._far.append(_db(far))
-        playing = max(self._far)
+        playing = self._playing(far)
         self.over_echo = self.sound = False
         if playing < PLAYING_DB:
             return True
@@ -211,6 +211,15 @@ class ResidueGate:
         self.over_echo = level >= expected + OVER_ECHO_MARGIN
         self.sound = _loudest_frame_db(clean) >= expected + SOUND_MARGIN
         return level >= expected - RESIDUE_MARGIN
+
+    def _playing(self, far: npt.NDArray[np.int16]) -> float:
+        """The loudest reference block of the last ECHO_WINDOW_SECONDS, this one included (in seconds, not
+        blocks: a microphone's blocks are 10 to 40 ms)."""
+        self._far.append((_db(far), far.size))
+        self._far_samples += far.size
+        while self._far_samples - self._far[0][1] >= ECHO_WINDOW_SECONDS * RATE:
+            self._far_samples -= self._far.popleft()[1]
+        return max(level for level, _ in self._far)
 
 
 LEARN_SECONDS = 5.0  # AEC3 needs this much played speech to learn the room; it lets echo through until then
