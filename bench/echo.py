@@ -168,6 +168,14 @@ def _holds(folder: Path) -> list[float]:
             if "the held reply plays on after" in line]
 
 
+def _print_talk_log(folder: Path, marks: tuple[str, ...]) -> None:
+    """The lines of talk.log that hold one of `marks` (with VOICECHAT_LOG_LEVEL=DEBUG: what talk heard)."""
+    log = folder / "data" / "logs" / "talk.log"
+    for line in log.read_text(errors="replace").splitlines() if log.is_file() else []:
+        if any(mark in line for mark in marks):
+            print(f"  talk.log: {line}", flush=True)
+
+
 def _turns(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -193,6 +201,8 @@ def bench_self_interruptions(rig: AudioRig, levels: list[float], replies: int, q
                 for turn in turns:
                     print(f"  {turn['user']!r} cut={turn['cut']} {turn['replies']}", flush=True)
             holds = _holds(Path(folder))
+            if os.environ.get("BENCH_ECHO_VERBOSE"):
+                _print_talk_log(Path(folder), ("barge_in", "sound over"))
         cut = sum(bool(turn["cut"]) for turn in turns)
         extra = max(0, len(turns) - replies)
         rows.append({"level": level, "turns": len(turns), "cut": cut, "extra": extra, "holds": holds})
@@ -268,10 +278,7 @@ def bench_barge_in(rig: AudioRig, count: int, question: Path, interruption: Path
         if os.environ.get("BENCH_ECHO_VERBOSE"):
             for turn in _turns(transcript):
                 print(f"  {turn['user']!r} cut={turn['cut']}", flush=True)
-            log = Path(folder) / "data" / "logs" / "talk.log"  # with VOICECHAT_LOG_LEVEL=DEBUG: what talk heard
-            for line in log.read_text(errors="replace").splitlines() if log.is_file() else []:
-                if any(mark in line for mark in ("barge_in", "heard ", "began over", "trace", "echo", "recogni")):
-                    print(f"  talk.log: {line}", flush=True)
+            _print_talk_log(Path(folder), ("barge_in", "heard ", "began over", "trace", "echo", "recogni", "failed"))
     print(f"barge-in with echo at -12 dB: {len(reactions)} of {count} replies fell silent, {cut} turns cut; "
           f"speech onset -> silence median {1000 * statistics.median(reactions):.0f} ms, "
           f"max {1000 * max(reactions):.0f} ms" if reactions else "barge-in: no reply fell silent", flush=True)
