@@ -242,12 +242,13 @@ def test_residue_gate_tells_residue_from_a_sound_and_from_a_voice_louder_than_an
     gate = ResidueGate()
     for _ in range(50):  # learning: the echo arrives 12 dB under what plays
         assert gate.passes(noise(-22), noise(-10), noise(-22), learning=True)
-    residue, faint, echo_loud, voice = noise(-40), noise(-28), noise(-20), noise(-12)
+    residue, faint, echo_loud, voice = noise(-40), noise(-30), noise(-20), noise(-12)
     assert not gate.passes(noise(-22), noise(-10), residue, learning=False) and not gate.over_echo
     assert not gate.sound
     assert gate.passes(noise(-22), noise(-10), faint, learning=False) and not gate.sound  # a slip, or far away
     assert gate.passes(noise(-20), noise(-10), echo_loud, learning=False) and not gate.over_echo
     assert gate.sound  # as loud as the whole echo: AEC3 never leaves that much, so the reply is held
+    assert gate.passes(noise(-20), noise(-10), noise(-26), learning=False) and gate.sound  # 6 dB under it too
     assert gate.passes(noise(-12), noise(-10), voice, learning=False) and gate.over_echo and gate.sound
 
 

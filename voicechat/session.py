@@ -198,7 +198,7 @@ class Session:
             self.barge_check.voiced()
 
     def sound_over_reply(self) -> None:
-        """The microphone's thread paused the reply on a sound as loud as its whole echo
+        """The microphone's thread paused the reply on a sound nearly as loud as its whole echo
         (BargeInCheck.pause_at_once): hold it like any voice over a reply, or give the volume back when no
         reply plays any more."""
         check = self.barge_check

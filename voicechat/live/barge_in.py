@@ -6,7 +6,7 @@ reply's echo. The reply is cut when the words heard (live or final) are not its 
 own, or when the voice stops and the recognizer has nothing coming, it plays on from where it paused.
 With headphones there is no echo, and voice cuts the reply at once.
 
-A sound as loud as the reply's whole echo pauses the reply from the microphone's own thread
+A sound nearly as loud as the reply's whole echo pauses the reply from the microphone's own thread
 (`pause_at_once`), before the event loop, busy with speech and transcripts, has its turn; the loop then
 takes the pause over as a hold, or gives the volume back when no reply plays any more.
 """
@@ -40,7 +40,7 @@ class BargeInCheck:
                  sound_over_echo: Callable[[], bool] = lambda: False) -> None:
         self.guard, self._duck, self.min_words = guard, duck, min_words
         self.recognizing = recognizing  # the recognizer is recording: its words may yet come
-        self.sound_over_echo = sound_over_echo  # the canceller's latest block was as loud as the whole echo
+        self.sound_over_echo = sound_over_echo  # the canceller's latest block was nearly as loud as the whole echo
         self.quiet_release, self.hold_limit = quiet_release, hold_limit
         self.louder_than_echo = louder_than_echo  # the canceller heard a sound no echo could make
         self._expiry: asyncio.TimerHandle | None = None
@@ -79,7 +79,7 @@ class BargeInCheck:
         self.voiced()
 
     def pause_at_once(self) -> bool:
-        """The microphone's thread heard a sound as loud as the reply's whole echo: silence the reply now.
+        """The microphone's thread heard a sound nearly as loud as the reply's whole echo: silence the reply now.
         True when it paused it; the event loop must then call hold() (a reply plays) or release_early()."""
         if self._held or self._early or self._expiry is not None:
             return False

@@ -173,7 +173,10 @@ ECHO_WINDOW_SECONDS = 0.4  # the reference whose echo may still be arriving
 PLAYING_DB = -45.0  # the reference is this loud: the speakers are playing
 RESIDUE_MARGIN = 10.0  # dB under the echo expected of what plays: what AEC3 left of it, not a voice
 OVER_ECHO_MARGIN = 6.0  # dB over the whole echo expected of what plays: even uncancelled echo is not this loud
-SOUND_MARGIN = 0.0  # dB over the whole echo expected: far above what AEC3 leaves of it, a sound in the room
+# dB over the whole echo expected: far above what AEC3 leaves of it (40 dB under), a sound in the room. 6 dB
+# under the echo, a voice's first sound trips it before its vowel: onset -> silence 234 -> 148 ms at the
+# median on the rig, with no false hold in 40 replies (docs/benchmarks.md)
+SOUND_MARGIN = -6.0
 
 
 class ResidueGate:
@@ -191,7 +194,7 @@ class ResidueGate:
         self._far_samples = 0
         self._gains: list[float] = []
         self.over_echo = False  # the last block was louder than its echo could be: a voice over the reply
-        self.sound = False  # the last block was as loud as the whole echo: a sound over the reply (or a slip)
+        self.sound = False  # the last block was nearly as loud as the whole echo: a sound over the reply (or a slip)
 
     def passes(self, near: npt.NDArray[np.int16], far: npt.NDArray[np.int16], clean: npt.NDArray[np.int16],
                learning: bool) -> bool:
@@ -246,10 +249,10 @@ class EchoCanceller:
         self.cpu = 0.0
         self.learned = 0.0  # seconds of played sound AEC3 has had
         self.voice_over_echo_at = float("-inf")  # monotonic time of the latest block louder than any echo
-        self.sound_over_echo_at = float("-inf")  # and of the latest block as loud as the whole echo
+        self.sound_over_echo_at = float("-inf")  # and of the latest block nearly as loud as the whole echo
         self.mute_while_learning = mute_while_learning
         self._gate = ResidueGate()
-        # called in the microphone's thread on each block as loud as the reply's whole echo: the barge-in check
+        # called in the microphone's thread on each block nearly as loud as the reply's whole echo: the barge-in check
         # pauses the reply from there, without waiting for the event loop's turn
         self.on_sound: Callable[[], None] | None = None
 
@@ -293,7 +296,7 @@ class EchoCanceller:
         return bytes(clean.tobytes())
 
     def heard_sound_over_echo(self, within: float = 0.05) -> bool:
-        """Whether the latest cleaned block (within `within` seconds) was as loud as the reply's whole echo:
+        """Whether the latest cleaned block (within `within` seconds) was nearly as loud as the reply's whole echo:
         the first sign of a voice over the reply, before any voice detector can tell (read from another
         thread)."""
         import time
