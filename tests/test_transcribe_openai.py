@@ -127,7 +127,10 @@ def test_json_and_srt_through_the_server(server: Server, speech: dict[str, Path]
     stella = json.loads((tmp_path / "stella48.json").read_text())
     assert word_error_rate(FOX, fox["text"]) <= 0.25 and word_error_rate(STELLA, stella["text"]) <= 0.25
     assert fox["file"] == str(speech["fox"]) and fox["language"] == "en"
-    assert [w["word"] for s in fox["segments"] for w in s["words"]][:2] == ["The", "quick"]
+    words = [w["word"] for s in fox["segments"] for w in s["words"]]
+    # Whisper capitalises "the" on one CPU and not on another: the words and their times are what is checked
+    assert [word.strip(" ,.").lower() for word in words[:2]] == ["the", "quick"]
+    assert all(w["start"] <= w["end"] for s in fox["segments"] for w in s["words"])
     assert len(server.requests) == 2
     for request in server.requests:
         assert request["model"] == "Systran/faster-whisper-tiny.en"
