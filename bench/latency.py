@@ -272,9 +272,12 @@ def stage_split(metrics: Sequence[TurnMetrics]) -> list[str]:
 
 
 def _stt_settings(stt: Any) -> Any:
-    """The profile's [stt], with the text judge left out when BENCH_NO_TEXT_JUDGE is set (its A/B)."""
+    """The profile's [stt], with the text judge left out when BENCH_NO_TEXT_JUDGE is set, and the encoder's
+    window from BENCH_LIVE_WINDOW (seconds; 30 is Whisper's own) when set: their A/Bs."""
     if os.environ.get("BENCH_NO_TEXT_JUDGE"):
-        return stt.model_copy(update={"turn_judge_words": False})
+        stt = stt.model_copy(update={"turn_judge_words": False})
+    if os.environ.get("BENCH_LIVE_WINDOW"):
+        stt = stt.model_copy(update={"live_window": float(os.environ["BENCH_LIVE_WINDOW"])})
     return stt
 
 

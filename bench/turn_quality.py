@@ -10,6 +10,7 @@ end of speech -> final transcript after a complete question.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -123,7 +124,8 @@ def report(folder: Path, questions: Sequence[str] | None = None) -> list[str]:
     variants = {"smart": {}, "smart, no text judge": {"turn_judge_words": False}, "silence": {}}
     for name, extra in variants.items():
         mode = name.split(",")[0]
-        stt = Profile().stt.model_copy(update={"turn_detection": mode, **extra})
+        window = {"live_window": float(os.environ["BENCH_LIVE_WINDOW"])} if os.environ.get("BENCH_LIVE_WINDOW") else {}
+        stt = Profile().stt.model_copy(update={"turn_detection": mode, **extra, **window})
         heard = asyncio.run(listen(listener_settings(stt, model_dir), [*paused, *complete]))
         cut = premature(heard[: len(paused)])
         after = waits(heard[len(paused):])

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.conftest import bundled_whisper_dir
-from voicechat.live.local_whisper import LiveTextSkipped, LocalWhisper, bytes_to_audio
+from voicechat.live.local_whisper import LiveTextSkipped, LocalWhisper, bytes_to_audio, encoder_window_frames
 from voicechat.live.sources import read_speech_file, silence
 
 pytestmark = pytest.mark.slow
@@ -40,3 +40,26 @@ def test_live_text_gives_way_while_a_final_transcription_runs(make_speech) -> No
     running.join(timeout=60)
     assert finals and "drawer" in finals[0].lower()
     assert "drawer" in whisper.live(bytes_to_audio(speech), "en").text.lower()  # free again
+
+
+def test_a_short_window_hears_the_same_words_and_nothing_in_silence(make_speech) -> None:  # type: ignore[no-untyped-def]
+    whisper = LocalWhisper(bundled_whisper_dir(), "cpu", "int8", cpu_threads=2)
+    full = LocalWhisper(bundled_whisper_dir(), "cpu", "int8", cpu_threads=2, window_seconds=30.0)
+    for words in ("What time is it?", "Yesterday I went to the market and bought apples."):
+        audio = bytes_to_audio(read_speech_file(make_speech(words, "question.wav")))
+        short_text, full_text = whisper.final(audio, "en").text, full.final(audio, "en").text
+        assert short_text == full_text, "the 15 s window heard other words than Whisper's own 30 s"
+        assert short_text.count(words.split()[0]) == 1, f"the short window repeated itself: {short_text!r}"
+    quiet = bytes_to_audio(silence(2.0))
+    assert whisper.final(quiet, "en").text == full.final(quiet, "en").text
+    assert whisper._model.window_frames == 1500  # what the encoder read last
+    twenty = bytes_to_audio(silence(20.0))
+    whisper.final(twenty, "en")
+    assert whisper._model.window_frames == 2100  # longer audio: the audio and 1 s of quiet
+
+
+def test_the_window_grows_with_the_audio_up_to_whispers_own() -> None:
+    assert encoder_window_frames(16_000 * 2, 15.0) == 1500
+    assert encoder_window_frames(16_000 * 20, 15.0) == 2100
+    assert encoder_window_frames(16_000 * 40, 15.0) == 3000
+    assert encoder_window_frames(16_000 * 2, 30.0) == 3000

@@ -80,6 +80,11 @@ class STTSettings(Strict):
     live_beam_size: int = Field(
         1, ge=1, le=20, description="talk: beam width of the final transcript of each turn (1: greedy, answers soonest)"
     )
+    live_window: float = Field(
+        15.0, ge=5.0, le=30.0,
+        description="talk: seconds of audio Whisper's encoder reads at least for each transcription (30: "
+        "Whisper's own window; 15 answers sooner with the same words; shorter ones make it repeat itself)",
+    )
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$", description="faster-whisper device: auto, cpu or cuda")
     compute_type: str = Field(
         "default", min_length=1, description="CTranslate2 compute type (default: int8 on CPU, float16 on CUDA)"

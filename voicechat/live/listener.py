@@ -55,6 +55,7 @@ class ListenerSettings:
     beam_size: int = 1
     turns: TurnSettings | None = None  # None: smart detection with post_speech_silence as its middle wait
     vad_confirmation: float = 0.0  # silence RealtimeSTT must see before it counts a pause (its default: 0.16)
+    window_seconds: float = 15.0  # the shortest audio window Whisper's encoder reads (its own: 30 s)
 
     @property
     def turn_settings(self) -> TurnSettings:
@@ -69,7 +70,8 @@ def listener_settings(stt: STTSettings, model_dir: Path) -> ListenerSettings:
                          words_wait=stt.turn_words_wait)
     return ListenerSettings(model_dir=model_dir, language=stt.language,
                             post_speech_silence=stt.end_of_turn_silence, device=stt.device,
-                            compute_type=stt.compute_type, beam_size=stt.live_beam_size, turns=turns)
+                            compute_type=stt.compute_type, beam_size=stt.live_beam_size, turns=turns,
+                            window_seconds=stt.live_window)
 
 
 class RealtimeListener:
@@ -136,7 +138,8 @@ class RealtimeListener:
         compute_type = _compute_type(self.settings.compute_type, device)
         logging.getLogger("realtimestt").setLevel(logging.ERROR)
         self._whisper = LocalWhisper(self.settings.model_dir, device, compute_type,
-                                     cpu_threads=min(usable_cores(), MAX_THREADS), beam_size=self.settings.beam_size)
+                                     cpu_threads=min(usable_cores(), MAX_THREADS), beam_size=self.settings.beam_size,
+                                     window_seconds=self.settings.window_seconds)
         return AudioToTextRecorder(
             model=str(self.settings.model_dir),
             language=self.settings.language,
