@@ -50,6 +50,7 @@ GIVE_UP = 12.0  # seconds after the end of speech with no final transcript: the 
 class Utterance:
     speech_end: float
     finals: tuple[float, ...]  # when each final transcript for this utterance came
+    texts: tuple[str, ...] = ()  # what each said
 
 
 def paused_pcm(first: str, second: str, pause: float, folder: Path, name: str) -> bytes:
@@ -75,7 +76,7 @@ async def listen(settings: object, clips: Sequence[bytes]) -> list[Utterance]:
             quiet_until = speech_end + TAIL
             while time.monotonic() < quiet_until or (not finals and time.monotonic() < speech_end + GIVE_UP):
                 await _speak(listener, pacer, silence(0.032))
-            heard.append(Utterance(speech_end, tuple(e.timestamp for e in finals)))
+            heard.append(Utterance(speech_end, tuple(e.timestamp for e in finals), tuple(e.text for e in finals)))
             finals.clear()
     finally:
         collecting.cancel()
@@ -103,7 +104,11 @@ async def _collect(listener: object, finals: list[Heard]) -> None:
 
 
 def premature(heard: Sequence[Utterance]) -> int:
-    return sum(1 for h in heard if h.finals and (h.finals[0] < h.speech_end or len(h.finals) > 1))
+    return sum(1 for h in heard if is_cut(h))
+
+
+def is_cut(heard: Utterance) -> bool:
+    return bool(heard.finals) and (heard.finals[0] < heard.speech_end or len(heard.finals) > 1)
 
 
 def waits(heard: Sequence[Utterance]) -> list[float]:
@@ -133,4 +138,6 @@ def report(folder: Path, questions: Sequence[str] | None = None) -> list[str]:
         lines.append(f"    {name:21} premature cut-offs {cut} of {len(paused)}; end of speech -> final "
                      f"transcript after a complete question: mean {statistics.mean(after) * 1000:.0f} ms, median "
                      f"{statistics.median(after) * 1000:.0f} ms (n={len(after)}); utterances never heard: {unheard}")
+        if name == "smart":
+            lines += [f"        cut: {' | '.join(h.texts)}" for h in heard[: len(paused)] if is_cut(h)]
     return lines
