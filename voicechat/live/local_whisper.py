@@ -127,7 +127,7 @@ def windowed_whisper_class() -> type:
     import numpy as np
     from faster_whisper import WhisperModel
 
-    class WindowedWhisper(WhisperModel):  # type: ignore[misc]
+    class WindowedWhisper(WhisperModel):
         window_frames = round(FULL_WINDOW_SECONDS * FRAMES_PER_SECOND)
 
         def encode(self, features: Any) -> Any:
