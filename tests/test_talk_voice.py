@@ -73,7 +73,9 @@ def test_two_spoken_turns_with_history_come_back_as_speech(server: SSEServer, ma
         assert steps[0] > 0 and steps == sorted(steps)
     second_request = [m["content"] for m in server.requests[1].body["messages"]]
     assert second_request[-2] == replies[0]  # the first exchange is history for the second
-    assert word_error_rate(" ".join(replies), transcribe_file(answer)) <= 0.25
+    # a missing reply is half the words (0.5); tiny.en mishears Piper's "France is. Berlin" as "Francis. Or when"
+    # in some runs (0.33: Piper's noise makes each take differ)
+    assert word_error_rate(" ".join(replies), transcribe_file(answer)) <= 0.4
     stdout = result.stdout.decode().splitlines()
     assert stdout[1] == f"Lydia: {replies[0]}" and stdout[3] == f"Lydia: {replies[1]}"
     assert "RealtimeSTT" not in result.stdout.decode()
