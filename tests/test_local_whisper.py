@@ -53,14 +53,14 @@ def test_a_short_window_hears_the_same_words_and_nothing_in_silence(make_speech)
         assert short_text.count(words.split()[0]) == 1, f"the short window repeated itself: {short_text!r}"
     quiet = bytes_to_audio(silence(2.0))
     assert whisper.final(quiet, "en").text == full.final(quiet, "en").text
-    assert whisper._model.window_frames == 1500  # what the encoder read last
+    assert whisper._model.window_frames == 2000  # what the encoder read last
     twenty = bytes_to_audio(silence(20.0))
     whisper.final(twenty, "en")
-    assert whisper._model.window_frames == 2100  # longer audio: the audio and 1 s of quiet
+    assert whisper._model.window_frames == 2500  # longer audio: the audio and 5 s of quiet
 
 
 def test_the_window_grows_with_the_audio_up_to_whispers_own() -> None:
-    assert encoder_window_frames(16_000 * 2, 15.0) == 1500
-    assert encoder_window_frames(16_000 * 20, 15.0) == 2100
-    assert encoder_window_frames(16_000 * 40, 15.0) == 3000
+    assert encoder_window_frames(16_000 * 2, 20.0) == 2000
+    assert encoder_window_frames(16_000 * 20, 20.0) == 2500
+    assert encoder_window_frames(16_000 * 40, 20.0) == 3000
     assert encoder_window_frames(16_000 * 2, 30.0) == 3000

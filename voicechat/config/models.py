@@ -81,9 +81,9 @@ class STTSettings(Strict):
         1, ge=1, le=20, description="talk: beam width of the final transcript of each turn (1: greedy, answers soonest)"
     )
     live_window: float = Field(
-        15.0, ge=5.0, le=30.0,
+        20.0, ge=5.0, le=30.0,
         description="talk: seconds of audio Whisper's encoder reads at least for each transcription (30: "
-        "Whisper's own window; 15 answers sooner with the same words; shorter ones make it repeat itself)",
+        "Whisper's own window; 20 answers sooner with the same words; shorter ones make it repeat itself)",
     )
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$", description="faster-whisper device: auto, cpu or cuda")
     compute_type: str = Field(

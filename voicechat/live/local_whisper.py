@@ -8,9 +8,10 @@ text on a second copy whose threads run at a lower priority, and live text gives
 final one waits or runs, since its text is stale by then.
 
 Whisper's encoder reads a fixed 30 s window, however short the audio: padding that costs most of a short
-question's transcription on a CPU. Both copies here read a shorter window (15 s by default, longer for
-longer audio), which CTranslate2 takes as it is: 2.3x faster on spoken questions with the same words
-(docs/benchmarks.md). Much shorter windows make Whisper repeat itself ("What time is it? What time is it?").
+question's transcription on a CPU. Both copies here read a shorter window (20 s by default, and 5 s more
+than the audio where that is longer), which CTranslate2 takes as it is: 1.8x faster on spoken questions
+with the same words (docs/benchmarks.md). Windows the audio nearly fills make Whisper repeat itself ("What
+time is it? What time is it?") or drop a repeated sentence.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 LIVE_NICENESS = 10  # live text runs at a tenth of the share of the final transcription's threads
 FULL_WINDOW_SECONDS = 30.0  # Whisper's own window: what faster-whisper pads every transcription to
 FRAMES_PER_SECOND = 100  # Whisper's log-mel frames: one per 10 ms
-WINDOW_MARGIN_SECONDS = 1.0  # quiet the encoder sees after the audio, where the window grows past its floor
+WINDOW_MARGIN_SECONDS = 5.0  # quiet the encoder sees after the audio at least (1 s lost repeated sentences)
 SAMPLES_PER_FRAME = 160
 
 
@@ -51,7 +52,7 @@ class LiveTextSkipped(RuntimeError):
 
 class LocalWhisper:
     def __init__(self, model_dir: Path, device: str, compute_type: str, cpu_threads: int,
-                 beam_size: int = 1, window_seconds: float = 15.0) -> None:
+                 beam_size: int = 1, window_seconds: float = 20.0) -> None:
         model_class = windowed_whisper_class()
         self._model: Any = model_class(str(model_dir), device=device, compute_type=compute_type,
                                        cpu_threads=cpu_threads)
