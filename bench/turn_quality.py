@@ -127,9 +127,9 @@ def report(folder: Path, questions: Sequence[str] | None = None) -> list[str]:
     model_dir = resolve_model("bundled")
     lines = [f"(d) turn taking, {len(paused)} utterances with a pause inside, {len(complete)} complete questions:"]
     variants = {"smart": {}, "smart, no text judge": {"turn_judge_words": False}, "silence": {}}
+    window = {"live_window": float(os.environ["BENCH_LIVE_WINDOW"])} if os.environ.get("BENCH_LIVE_WINDOW") else {}
     for name, extra in variants.items():
         mode = name.split(",")[0]
-        window = {"live_window": float(os.environ["BENCH_LIVE_WINDOW"])} if os.environ.get("BENCH_LIVE_WINDOW") else {}
         stt = Profile().stt.model_copy(update={"turn_detection": mode, **extra, **window})
         heard = asyncio.run(listen(listener_settings(stt, model_dir), [*paused, *complete]))
         cut = premature(heard[: len(paused)])

@@ -42,7 +42,7 @@ def test_live_text_gives_way_while_a_final_transcription_runs(make_speech) -> No
     assert "drawer" in whisper.live(bytes_to_audio(speech), "en").text.lower()  # free again
 
 
-def test_a_short_window_hears_the_same_words_and_nothing_in_silence(make_speech) -> None:  # type: ignore[no-untyped-def]
+def test_a_short_window_hears_the_words_and_nothing_in_silence(make_speech) -> None:  # type: ignore[no-untyped-def]
     whisper = LocalWhisper(bundled_whisper_dir(), "cpu", "int8", cpu_threads=2)
     full = LocalWhisper(bundled_whisper_dir(), "cpu", "int8", cpu_threads=2, window_seconds=30.0)
     for words in ("What time is it?", "Yesterday I went to the market and bought apples."):

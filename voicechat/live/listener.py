@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from voicechat.errors import VoicechatError
 from voicechat.events import Heard, HeardKind
+from voicechat.live.local_whisper import DEFAULT_WINDOW_SECONDS
 from voicechat.live.sources import STT_RATE
 from voicechat.live.turns import SMART_TURN_SECONDS, EndOfTurn, TurnDecision, TurnSettings
 
@@ -55,7 +56,7 @@ class ListenerSettings:
     beam_size: int = 1
     turns: TurnSettings | None = None  # None: smart detection with post_speech_silence as its middle wait
     vad_confirmation: float = 0.0  # silence RealtimeSTT must see before it counts a pause (its default: 0.16)
-    window_seconds: float = 20.0  # the shortest audio window Whisper's encoder reads (its own: 30 s)
+    window_seconds: float = DEFAULT_WINDOW_SECONDS  # the shortest audio window Whisper's encoder reads (its own: 30 s)
 
     @property
     def turn_settings(self) -> TurnSettings:

@@ -24,11 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voicechat.live.sources import STT_RATE
+
 LIVE_NICENESS = 10  # live text runs at a tenth of the share of the final transcription's threads
 FULL_WINDOW_SECONDS = 30.0  # Whisper's own window: what faster-whisper pads every transcription to
+DEFAULT_WINDOW_SECONDS = 20.0  # the profile's stt.live_window
 FRAMES_PER_SECOND = 100  # Whisper's log-mel frames: one per 10 ms
 WINDOW_MARGIN_SECONDS = 5.0  # quiet the encoder sees after the audio at least (1 s lost repeated sentences)
-SAMPLES_PER_FRAME = 160
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class LiveTextSkipped(RuntimeError):
 
 class LocalWhisper:
     def __init__(self, model_dir: Path, device: str, compute_type: str, cpu_threads: int,
-                 beam_size: int = 1, window_seconds: float = 20.0) -> None:
+                 beam_size: int = 1, window_seconds: float = DEFAULT_WINDOW_SECONDS) -> None:
         model_class = windowed_whisper_class()
         self._model: Any = model_class(str(model_dir), device=device, compute_type=compute_type,
                                        cpu_threads=cpu_threads)
@@ -117,8 +119,7 @@ class LocalWhisper:
 def encoder_window_frames(samples: int, floor_seconds: float) -> int:
     """How many log-mel frames the encoder reads for `samples` of 16 kHz audio: at least the floor, the
     audio and a margin of quiet where it is longer, never more than Whisper's own window."""
-    audio_seconds = samples / (SAMPLES_PER_FRAME * FRAMES_PER_SECOND)
-    seconds = min(FULL_WINDOW_SECONDS, max(floor_seconds, audio_seconds + WINDOW_MARGIN_SECONDS))
+    seconds = min(FULL_WINDOW_SECONDS, max(floor_seconds, samples / STT_RATE + WINDOW_MARGIN_SECONDS))
     return round(seconds * FRAMES_PER_SECOND)
 
 
