@@ -38,6 +38,8 @@ LONG_REPLY = ("Once upon a time there was a small boat on a wide grey sea. The s
               "waves high. The boat spun around and around until the morning came.")
 INTERRUPTION = "Stop. Tell me about Mars instead."
 MARS = "Mars is a cold red planet."
+PAUSED_QUESTION = ("Could you please", "remind me to call my mother?")
+PAUSED_REPLY = "Of course, I will remind you to call your mother tonight."
 READY_TIMEOUT = 180  # the recognizer loads in 15-25 s on a busy 2-core machine
 STOP_WITHIN = 2.0  # the issue's bound for Ctrl+C / SIGTERM: a stopped conversation, not a hang
 QUESTION_WER = 0.4  # tiny.en through the devices: two words of six may slip ("But what is capital of France?")
@@ -81,12 +83,13 @@ def wait_for_turns(transcript: Path, count: int, timeout: float) -> list[dict[st
 class PipedTalk:
     """`voicechat talk` with stdout and stderr piped, as in a script or a service."""
 
-    def __init__(self, server: SSEServer, tmp_path: Path, *extra: str) -> None:
+    def __init__(self, server: SSEServer, tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.transcript = tmp_path / "talk.jsonl"
         self.lines: list[str] = []
         self.ready = threading.Event()
         self.process = subprocess.Popen(talk_command(server, self.transcript, *extra), stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, env={**os.environ, **KEY, **DEBUG_LOG}, cwd=REPO)
+                                        stderr=subprocess.PIPE, env={**os.environ, **KEY, **DEBUG_LOG, **(env or {})},
+                                        cwd=REPO)
         for stream in (self.process.stdout, self.process.stderr):
             threading.Thread(target=self._read, args=(stream,), daemon=True).start()
 
@@ -188,6 +191,43 @@ def test_the_reply_is_cut_by_a_real_interruption_with_echo_present(  # type: ign
     assert LONG_REPLY.startswith(heard.rstrip("…").strip()) and "morning" not in heard
     assert word_error_rate(INTERRUPTION, str(second["user"])) <= 0.35, second["user"]
     assert len(turns) == 2, f"extra turns: {[t['user'] for t in turns]}"
+
+
+def test_a_thinking_pause_taken_for_the_end_of_the_turn_loses_no_words(  # type: ignore[no-untyped-def]
+        rig, server, piped, tmp_path: Path) -> None:
+    """A 0.3 s end-of-turn silence ends the turn in the user's 1.2 s pause; the reply to the first half (held
+    back 3 s, as a slow model would) is cut by the voice before any of it plays, and the next turn asks both
+    halves together."""
+    import numpy as np
+    import soundfile
+
+    halves = [synthesize_wav(text, tmp_path / f"half{index}.wav") for index, text in enumerate(PAUSED_QUESTION)]
+    (first, rate), (second, _) = (soundfile.read(path, dtype="int16") for path in halves)
+    spoken = tmp_path / "paused.wav"
+    soundfile.write(spoken, np.concatenate([first, np.zeros(int(1.2 * rate), np.int16), second]), rate)
+    rig.echo(None)
+    server.queue(*(Script([PAUSED_REPLY], delay=3.0) for _ in range(30)))
+    talk = PipedTalk(server, tmp_path, env={"VOICECHAT_STT_TURN_DETECTION": "silence",
+                                            "VOICECHAT_STT_END_OF_TURN_SILENCE": "0.3"})
+    piped.append(talk)
+    talk.wait_ready()
+    monitor = rig.monitor()
+    rig.speak_and_wait(spoken)
+    turns = wait_for_turns(talk.transcript, 2, timeout=120)
+    time.sleep(6.0)  # the answer plays, and a third turn would show
+    heard = transcribe_file(monitor.stop(tmp_path / "speakers.wav"))
+    talk.end(signal.SIGINT)
+    output = talk.output()
+
+    assert len(turns) == 2, f"{[t['user'] for t in records(talk.transcript)]}\n{output}"
+    assert turns[0]["cut"] is True and not turns[0]["replies"], output  # nothing of the half's reply was heard
+    asked = str(turns[1]["user"])
+    assert word_error_rate(" ".join(PAUSED_QUESTION), asked.replace("...", " ")) <= QUESTION_WER, output
+    assert "please" in asked.lower() and "mother" in asked.lower(), output  # both halves, in one turn
+    assert word_error_rate(PAUSED_REPLY, heard) <= 0.35, heard  # the answer played, once
+    last_request = server.requests[-1].body["messages"]
+    assert "please" in last_request[-1]["content"].lower() and "mother" in last_request[-1]["content"].lower()
+    assert not any("please" in m["content"].lower() for m in last_request[:-1] if m["role"] == "user")
 
 
 def test_devices_are_chosen_by_name_and_by_index(rig, server, piped, speech, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -113,6 +113,7 @@ class Session:
     _reading_ahead: asyncio.Task[None] | None = None
     _onset: VoiceOnset | None = None
     _cutting: asyncio.Future[None] | None = None
+    _unanswered: str = ""  # the user's words whose reply their own voice cut before any of it was heard
 
     async def __aenter__(self) -> Session:
         await self.start()
@@ -193,7 +194,7 @@ class Session:
         if self._onset.heard(pcm):
             log.debug("a voice began over the reply")
             if self.barge_check is None or self.barge_check.started():
-                self._cutting = asyncio.ensure_future(self.interrupt())
+                self._cutting = asyncio.ensure_future(self._cut_reply())
         elif self._onset.speaking and self.barge_check is not None:
             self.barge_check.voiced()
 
@@ -214,7 +215,19 @@ class Session:
             self.feed(frame)
 
     async def interrupt(self) -> None:
-        """Stop the reply in flight, if any: cancel its work, silence playback."""
+        """Stop the reply in flight, if any: cancel its work, silence playback. Its question is dropped, not
+        carried into the next turn as when the user's own voice cuts a reply before a word of it is heard."""
+        await self._cut_reply()
+        self._unanswered = ""
+
+    def voiced_text(self, text: str) -> str:
+        """What a spoken turn of `text` asks: after a reply cut before any of it was heard (a thinking pause
+        taken for the end of the turn), the words it answered and these together."""
+        from voicechat.live.turns import joined_utterance
+
+        return joined_utterance(self._unanswered, text)
+
+    async def _cut_reply(self) -> None:
         if self.barge_check is not None:
             self.barge_check.settle()  # a held reply stays silent until the cut has emptied the sink
         if self.replying:
@@ -256,14 +269,15 @@ class Session:
     async def submit_text(self, text: str) -> None:
         """A typed turn: taken like a final transcript of speech that ended just now."""
         self._last_voice_at = time.monotonic()
-        await self._handle(Heard(text.strip(), HeardKind.FINAL))
+        await self._handle(Heard(text.strip(), HeardKind.FINAL), voiced=False)
 
     async def _watch_transcripts(self) -> None:
         assert self.listener is not None
         while True:
             await self._handle(await self.listener.events.get())
 
-    async def _handle(self, event: Heard) -> None:
+    async def _handle(self, event: Heard, voiced: bool = True) -> None:
+        """`voiced`: the listener heard it (a typed turn never continues an unanswered spoken one)."""
         log.debug("heard %s %r (replying: %s)", event.kind.value, event.text, self.replying)
         if self._is_echo(event):
             log.info("taken as the reply's echo: %r", event.text)
@@ -274,13 +288,16 @@ class Session:
         check = self.barge_check if self.options.barge_in and self.replying else None
         if event.kind is HeardKind.STARTED and self.options.barge_in:
             if check is None or check.started():
-                await self.interrupt()
+                await self._cut_reply()
         elif event.kind in (HeardKind.UPDATE, HeardKind.STABLE) and check is not None and check.pending:
             if check.heard(event.text, self._played()):
-                await self.interrupt()
-        elif event.kind is HeardKind.FINAL and event.text:
-            await self.interrupt()
-            self._turn = asyncio.create_task(self._run_turn(event))
+                await self._cut_reply()
+        elif event.kind is HeardKind.FINAL and (event.text or (voiced and self._unanswered)):
+            # an empty one after an unanswered question: a noise cut its reply and said nothing, so ask again
+            await (self._cut_reply() if voiced else self.interrupt())
+            if voiced:
+                event, self._unanswered = replace(event, text=self.voiced_text(event.text)), ""
+            self._turn = asyncio.create_task(self._run_turn(event, voiced=voiced))
 
     def _is_echo(self, event: Heard) -> bool:
         """A final transcript made of the reply's own words as it plays: its echo, not a turn (live/echo.py)."""
@@ -292,7 +309,7 @@ class Session:
         """The sentences of this reply that have begun to play, whole."""
         return [item.sentence.text for item in self.playback.progress if item.played > 0] if self.playback else []
 
-    async def _run_turn(self, final: Heard, greeting: bool = False) -> None:
+    async def _run_turn(self, final: Heard, greeting: bool = False, voiced: bool = False) -> None:
         speech_end = min(self._last_voice_at or final.timestamp, final.timestamp)
         turn = _Turn(self.conversation.turns, speech_end=speech_end, transcript=final.timestamp)
         if self._speculator is not None:
@@ -315,6 +332,8 @@ class Session:
         spoken = tuple(self.playback.spoken()) if self.playback is not None else ()
         if turn.interrupted and self.playback is not None:
             self.conversation.keep_only_spoken(spoken)
+        if turn.interrupted and voiced and not (spoken if self.tts is not None else turn.first_token):
+            self._unanswered = final.text  # the next spoken turn asks it again, with what it adds
         for name in self.conversation.unknown_tags[known_tags:]:
             self.emit(Notice(f"the model tagged lines for '{name}', who is not in this chat; "
                              f"{self.conversation.lead.name} said them"))

@@ -265,7 +265,7 @@ def attach(session: Session) -> Speculator:
         session.tts = speculator.speech
     listener = session.listener
     if listener is not None:
-        listener.on_quiet = speculator.speculate
+        listener.on_quiet = lambda text: speculator.speculate(session.voiced_text(text))
         listener.on_voice = speculator.cancel
 
     def on_event(event: object) -> None:

@@ -155,6 +155,15 @@ def short_reply(text: str) -> bool:
     return not (len(words) == 1 and words[0] in NOT_ALONE)
 
 
+def joined_utterance(head: str, tail: str) -> str:
+    """One utterance from two that a pause split: "Could you please?" + "Remind me to call." ->
+    "Could you please... Remind me to call." (the head's end mark was Whisper's guess, the pause is real)."""
+    head, tail = head.strip(), tail.strip()
+    if not head or not tail:
+        return head or tail
+    return f"{head.rstrip('.?!…,;: ')}... {tail}"
+
+
 NOT_ALONE = frozenset(("so", "oh", "ah", "of", "very", "much", "not", "really", "you", "course", "me", "too",
                        "thing", "thank"))
 
