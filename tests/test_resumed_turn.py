@@ -36,7 +36,8 @@ def server() -> Iterator[SSEServer]:
         yield running
 
 
-def converse(server: SSEServer, script: Script_, turns: int) -> tuple[list[object], object]:
+def converse(server: SSEServer, script: Script_, turns: int, full_duplex: bool = True,
+             listener: TranscriptQueue | None = None) -> tuple[list[object], object]:
     from voicechat.live.playback import Playback
     from voicechat.llm.conversation import Conversation
     from voicechat.llm.openai_chat import OpenAIChat
@@ -48,13 +49,13 @@ def converse(server: SSEServer, script: Script_, turns: int) -> tuple[list[objec
     conversation = Conversation(chat, [LYDIA], "Ada")
 
     async def run() -> None:
-        listener = TranscriptQueue()
-        session = Session(conversation=conversation, listener=listener,  # type: ignore[arg-type]
+        queue = listener or TranscriptQueue()
+        session = Session(conversation=conversation, listener=queue,  # type: ignore[arg-type]
                           tts=PiperTTS(TTSSettings()), playback=Playback(Sink(), pace=True),
                           voices={"Lydia": "lydia"}, default_voice="lydia",
-                          options=SessionOptions(full_duplex=True), observers=[events.append])
+                          options=SessionOptions(full_duplex=full_duplex), observers=[events.append])
         async with session:
-            await script(session, listener)
+            await script(session, queue)
             assert await session.wait_for_turns(turns, timeout=60)
         await chat.aclose()
 
@@ -147,3 +148,40 @@ def test_a_typed_turn_drops_an_unanswered_spoken_one(server: SSEServer) -> None:
     converse(server, script, turns=2)
     assert user_lines(server) == [HALF, "What time is it?"]
 
+
+
+class FedQueue(TranscriptQueue):
+    """Also keeps what the session passed on to the recognizer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fed: list[bytes] = []
+
+    def feed(self, pcm: bytes) -> None:
+        self.fed.append(pcm)
+
+
+def test_half_duplex_lets_soft_words_through_until_the_reply_plays(server: SSEServer) -> None:
+    """On open speakers sound under the barge-in level is kept from the recognizer as the reply's echo; while
+    the model is still thinking there is no echo, and the user going on softly after a pause is heard."""
+    import numpy as np
+
+    from voicechat.live.sources import make_frame
+
+    soft = (600 * np.sin(np.arange(512) / 3)).astype(np.int16).tobytes()  # about -37 dBFS: under -30
+    passed: list[bool] = []
+    server.queue(Script.reply(f"{LONG} {LONG}", delay=0.05))  # a sentence's words come in 0.5 s
+
+    async def script(session: object, listener: FedQueue) -> None:
+        assert make_frame(soft).level < -30
+        listener.final(HALF)
+        await _until(lambda: len(server.requests) == 1)
+        session.feed(make_frame(soft))  # type: ignore[attr-defined]
+        passed.append(listener.fed[-1] == soft)
+        await _until(lambda: session.playback.audible)  # type: ignore[attr-defined]
+        assert session.replying  # type: ignore[attr-defined]
+        session.feed(make_frame(soft))  # type: ignore[attr-defined]
+        passed.append(listener.fed[-1] == soft)
+
+    converse(server, script, turns=1, full_duplex=False, listener=FedQueue())
+    assert passed == [True, False]

@@ -174,12 +174,19 @@ class Session:
         """One frame of the user's audio. In half-duplex, a reply's echo is kept from the recognizer."""
         if frame.level > SPEECH_LEVEL:
             self._last_voice_at = time.monotonic()
-        quiet_echo = self.replying and not self.options.full_duplex and frame.level < self.options.barge_in_level
+        quiet_echo = self._echo_possible() and frame.level < self.options.barge_in_level
         if self.listener is None:
             raise RuntimeError("this session has no listener: it takes typed turns only")
         pcm = bytes(len(frame.pcm)) if quiet_echo else frame.pcm
         self._watch_onset(pcm)
         self.listener.feed(pcm)
+
+    def _echo_possible(self) -> bool:
+        """Half duplex, and a reply is playing: before its first audio (the model still thinking) there is no
+        echo to keep out, and the user's soft words going on after a pause must reach the recognizer."""
+        if self.options.full_duplex or not self.replying:
+            return False
+        return self.playback is not None and self.playback.audible
 
     def _watch_onset(self, pcm: bytes) -> None:
         """While a reply plays, a voice's onset barges in now, not when the recognizer reports it."""

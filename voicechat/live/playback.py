@@ -57,6 +57,11 @@ class Playback:
     async def interrupt(self) -> None:
         await self.sink.interrupt()
 
+    @property
+    def audible(self) -> bool:
+        """Some of this turn's reply has been played."""
+        return bool(self.progress) and self.progress[0].played > 0
+
     def spoken(self) -> list[Sentence]:
         """The sentences the user heard: whole ones, then the heard share of the words of a cut one."""
         heard: list[Sentence] = []
