@@ -71,6 +71,8 @@ def test_clips_longer_than_eight_seconds_use_their_end(smart_turn: SmartTurn, sp
     ("What time is it?", False), ("Hello there.", False), ("Tell me a story", None), ("", None),
     ("When you get a chance.", True), ("If it is not too much trouble.", True),  # a dependent clause alone
     ("When is the next train?", False), ("If it rains, we stay home.", False),
+    ("Could you please?", True), ("Can you please.", True),  # a request whose verb is still to come
+    ("Could you please stop?", False), ("Yes, please.", False),
 ])
 def test_words_say_whether_a_sentence_trails(text: str, trails: bool | None) -> None:
     assert words_trail(text) is trails

@@ -46,6 +46,8 @@ SUBORDINATORS = frozenset((
     "until", "once",
 ))
 
+MODALS = frozenset(("can", "could", "would", "will", "shall", "may", "might"))
+
 # Words that make a whole reply on their own ("Okay.", "Yes, please.", "Thank you!"): the text judge, which
 # learned that a message says something, reads most of them as cut off (-4 to -8) and they waited 1.0 s.
 SHORT_REPLY_WORDS = frozenset((
@@ -139,6 +141,8 @@ def words_trail(text: str) -> bool | None:
         return True
     if words and words[0] in SUBORDINATORS and stripped.endswith(".") and "," not in stripped:
         return True  # "When you get a chance.": a dependent clause alone, the main one still to come
+    if len(words) == 3 and words[0] in MODALS and words[2] == "please":
+        return True  # "Could you please?": Whisper's question mark, but the verb is still to come
     if stripped[-1] in ".?!":
         return False
     return None
