@@ -119,6 +119,26 @@ def test_a_noise_that_cut_the_reply_asks_the_question_again(server: SSEServer) -
     assert [e.user for e in conversation.history] == [HALF]  # type: ignore[attr-defined]
 
 
+def test_an_utterance_long_after_the_cut_is_a_new_question(server: SSEServer,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cut that no transcript followed leaves its question behind: a new voice later asks only its own."""
+    import voicechat.session
+
+    monkeypatch.setattr(voicechat.session, "UNANSWERED_FOR", 0.5)
+    server.queue(SLOW, Script.reply(ANSWER))
+
+    async def script(session: object, listener: TranscriptQueue) -> None:
+        listener.final(HALF)
+        await _until(lambda: len(server.requests) == 1)
+        await speak_on(listener)  # cut; the recognizer then heard nothing it could transcribe
+        await asyncio.sleep(1.0)
+        await speak_on(listener)
+        listener.final(REST)
+
+    converse(server, script, turns=2)
+    assert user_lines(server) == [HALF, REST]
+
+
 def test_a_reply_already_heard_is_not_asked_again(server: SSEServer) -> None:
     server.queue(Script.reply(LONG), Script.reply(ANSWER))
 

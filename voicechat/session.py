@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("voicechat.session")
 SPEECH_LEVEL = -45.0  # dBFS: frames louder than this count as the user's voice for end-of-speech timing
 Observer = Callable[[SessionEvent], None]
+UNANSWERED_FOR = 5.0  # seconds after its reply was cut in which a new utterance still continues a question
 T = TypeVar("T")
 
 
@@ -114,6 +115,7 @@ class Session:
     _onset: VoiceOnset | None = None
     _cutting: asyncio.Future[None] | None = None
     _unanswered: str = ""  # the user's words whose reply their own voice cut before any of it was heard
+    _unanswered_at: float = 0.0  # when that reply was cut
 
     async def __aenter__(self) -> Session:
         await self.start()
@@ -292,6 +294,8 @@ class Session:
                 self.barge_check.heard_echo()
             return
         self.emit(event)
+        if event.kind is HeardKind.STARTED and time.monotonic() - self._unanswered_at > UNANSWERED_FOR:
+            self._unanswered = ""  # its cut said nothing, and this is a new utterance, not its continuation
         check = self.barge_check if self.options.barge_in and self.replying else None
         if event.kind is HeardKind.STARTED and self.options.barge_in:
             if check is None or check.started():
@@ -341,6 +345,7 @@ class Session:
             self.conversation.keep_only_spoken(spoken)
         if turn.interrupted and voiced and not (spoken if self.tts is not None else turn.first_token):
             self._unanswered = final.text  # the next spoken turn asks it again, with what it adds
+            self._unanswered_at = time.monotonic()
         for name in self.conversation.unknown_tags[known_tags:]:
             self.emit(Notice(f"the model tagged lines for '{name}', who is not in this chat; "
                              f"{self.conversation.lead.name} said them"))
