@@ -437,7 +437,9 @@ def test_a_client_gone_while_its_recognizer_starts_leaves_nothing_running(served
         time.sleep(0.5)
         counts.append((served.call(count_tasks()) - tasks_before, working_threads() - threads_before))
     assert not served.hub.live
-    assert counts[0][0] == 0 and counts[1:] == [(0, 0), (0, 0)], (counts, [t.name for t in threading.enumerate()])
+    # no growth: a count can also fall, when a thread an earlier test left finishing ends meanwhile
+    grown = [(tasks > 0, threads > 0) for tasks, threads in counts[1:]]
+    assert counts[0][0] <= 0 and grown == [(False, False)] * 2, (counts, [t.name for t in threading.enumerate()])
     assert not [t.name for t in threading.enumerate() if t.name.startswith("voicechat-")]
 
 
