@@ -77,6 +77,13 @@ async def speak_on(listener: TranscriptQueue) -> None:
     await asyncio.sleep(0.2)
 
 
+async def cut_before_heard(server: SSEServer, listener: TranscriptQueue) -> None:
+    """The first half is taken for a whole turn, and the voice going on cuts its (slow) reply unheard."""
+    listener.final(HALF)
+    await _until(lambda: len(server.requests) == 1)
+    await speak_on(listener)
+
+
 def test_the_halves_join_as_one_utterance() -> None:
     assert joined_utterance("Could you please?", "Remind me.") == "Could you please... Remind me."
     assert joined_utterance("I was wondering if...", "you could") == "I was wondering if... you could"
@@ -88,9 +95,7 @@ def test_a_reply_cut_before_it_was_heard_is_asked_again_with_the_rest(server: SS
     server.queue(SLOW, Script.reply(ANSWER))
 
     async def script(session: object, listener: TranscriptQueue) -> None:
-        listener.final(HALF)
-        await _until(lambda: len(server.requests) == 1)
-        await speak_on(listener)
+        await cut_before_heard(server, listener)
         listener.on_quiet("remind me to call my mother")  # type: ignore[misc]
         await _until(lambda: len(server.requests) == 2)
         listener.final(REST)
@@ -108,9 +113,7 @@ def test_a_noise_that_cut_the_reply_asks_the_question_again(server: SSEServer) -
     server.queue(SLOW, Script.reply(ANSWER))
 
     async def script(session: object, listener: TranscriptQueue) -> None:
-        listener.final(HALF)
-        await _until(lambda: len(server.requests) == 1)
-        await speak_on(listener)
+        await cut_before_heard(server, listener)
         listener.final("")  # a cough: heard as a voice, transcribed as nothing
 
     events, conversation = converse(server, script, turns=2)
@@ -128,9 +131,7 @@ def test_an_utterance_long_after_the_cut_is_a_new_question(server: SSEServer,
     server.queue(SLOW, Script.reply(ANSWER))
 
     async def script(session: object, listener: TranscriptQueue) -> None:
-        listener.final(HALF)
-        await _until(lambda: len(server.requests) == 1)
-        await speak_on(listener)  # cut; the recognizer then heard nothing it could transcribe
+        await cut_before_heard(server, listener)  # and the recognizer then heard nothing it could transcribe
         await asyncio.sleep(1.0)
         await speak_on(listener)
         listener.final(REST)
@@ -160,9 +161,7 @@ def test_a_typed_turn_drops_an_unanswered_spoken_one(server: SSEServer) -> None:
     server.queue(SLOW, Script.reply(ANSWER))
 
     async def script(session: object, listener: TranscriptQueue) -> None:
-        listener.final(HALF)
-        await _until(lambda: len(server.requests) == 1)
-        await speak_on(listener)
+        await cut_before_heard(server, listener)
         await session.submit_text("What time is it?")  # type: ignore[attr-defined]
 
     converse(server, script, turns=2)
